@@ -1,0 +1,149 @@
+"""The benchmark registry and the interleaved timer every benchmark uses.
+
+A benchmark is a function ``() -> BenchResult`` registered with ``@benchmark(goal=..., better=...)``.
+Most build a candidate and a baseline callable and hand them to :func:`time_pair`, which warms
+both up, then times them in interleaved pairs (so that drift in the machine's speed hits both
+alike) and reports the medians and the quartiles of the per-pair ratio.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from deltalab.lab.registry import Registry
+
+BENCHMARKS: Registry = Registry("benchmark", package="deltalab.bench")
+
+
+@dataclass
+class BenchResult:
+    """candidate / baseline: medians in ``unit``; ratio: candidate / baseline (candidate when no baseline)."""
+
+    name: str
+    candidate: float
+    baseline: float | None
+    unit: str
+    repeats: int
+    goal: float | None = None
+    better: str = "lower"
+    ratio_p25: float | None = None
+    ratio_p75: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float:
+        return self.candidate / self.baseline if self.baseline else self.candidate
+
+    @property
+    def meets_goal(self) -> bool | None:
+        if self.goal is None:
+            return None
+        return self.ratio <= self.goal if self.better == "lower" else self.ratio >= self.goal
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        extra = d.pop("extra")
+        d["ratio"] = self.ratio
+        d["meets_goal"] = self.meets_goal
+        d.update(extra)
+        return d
+
+
+def benchmark(name: str | None = None, *, goal: float | None, better: str = "lower") -> Callable[..., Any]:
+    """Register ``fn(goal, better) -> BenchResult`` under ``name`` (default: function name, ``_`` → ``-``)."""
+    if better not in ("lower", "higher"):
+        raise ValueError(f"better must be 'lower' or 'higher', got {better!r}")
+
+    def wrap(fn: Callable[..., BenchResult]) -> Callable[..., BenchResult]:
+        key = name or fn.__name__.replace("_", "-")
+
+        def run() -> BenchResult:
+            res = fn()
+            res.name, res.goal, res.better = key, goal, better
+            return res
+
+        run.__doc__ = fn.__doc__
+        BENCHMARKS.add(key, run)
+        return fn
+
+    return wrap
+
+
+def time_pair(
+    candidate: Callable[[], Any],
+    baseline: Callable[[], Any] | None,
+    *,
+    repeats: int = 20,
+    warmup: int = 3,
+    inner: int = 1,
+    sync: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """Interleaved timing: ``warmup`` calls each, then ``repeats`` (candidate, baseline) pairs.
+
+    Each sample runs the callable ``inner`` times. Returns medians (seconds per call) and the
+    25th/75th percentiles of the per-pair ratio.
+    """
+
+    def once(fn: Callable[[], Any]) -> float:
+        if sync:
+            sync()
+        t0 = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        if sync:
+            sync()
+        return (time.perf_counter() - t0) / inner
+
+    for _ in range(warmup):
+        candidate()
+        if baseline is not None:
+            baseline()
+    cs, bs, ratios = [], [], []
+    for i in range(repeats):
+        # alternate which goes first so that neither always sees a warm cache
+        if baseline is not None and i % 2:
+            b = once(baseline)
+            c = once(candidate)
+        else:
+            c = once(candidate)
+            b = once(baseline) if baseline is not None else None
+        cs.append(c)
+        if b is not None:
+            bs.append(b)
+            ratios.append(c / b)
+    out: dict[str, Any] = {
+        "candidate": statistics.median(cs),
+        "baseline": statistics.median(bs) if bs else None,
+        "repeats": repeats,
+    }
+    if ratios:
+        q = statistics.quantiles(ratios, n=4)
+        out.update(ratio_p25=q[0], ratio_p75=q[2])
+    return out
+
+
+def run_benchmarks(
+    names: list[str] | None = None, progress: Callable[[str], None] | None = None
+) -> list[BenchResult]:
+    """Run the named benchmarks (globs allowed; all when None), in name order."""
+    import fnmatch
+
+    from deltalab.lab.registry import UnknownNameError
+
+    known = BENCHMARKS.names()
+    chosen: list[str] = []
+    for pat in names or ["*"]:
+        hits = [k for k in known if fnmatch.fnmatchcase(k, pat)]
+        if not hits:
+            raise UnknownNameError("benchmark", pat, known)
+        chosen += [h for h in hits if h not in chosen]
+    results = []
+    for k in chosen:
+        if progress:
+            progress(f"bench {k} ...")
+        results.append(BENCHMARKS.get(k)())
+    return results

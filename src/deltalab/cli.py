@@ -1,0 +1,227 @@
+"""``deltalab``: list | run | report | train | bench. Thin: it parses and calls the layers below.
+
+Exit codes: 0 success (``run``: every verdict equals its expectation), 1 a verdict differs or a
+benchmark/training failed, 2 a usage error (unknown name, bad value). With ``--json``, stdout is
+exactly one JSON document and everything else goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from deltalab.lab.experiment import CHAPTERS
+
+
+class UsageError(Exception):
+    pass
+
+
+def _chapter(value: str) -> str:
+    v = value.upper()
+    if v not in CHAPTERS:
+        raise argparse.ArgumentTypeError(f"unknown chapter {value!r}; chapters are {' '.join(CHAPTERS)}")
+    return v
+
+
+def _positive_int(value: str) -> int:
+    try:
+        v = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {v}")
+    return v
+
+
+def _positive_float(value: str) -> float:
+    try:
+        v = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {v}")
+    return v
+
+
+def _emit(doc: Any) -> None:
+    sys.stdout.write(json.dumps(doc, indent=2, allow_nan=False) + "\n")
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from deltalab.lab.runner import select
+
+    specs = select([args.pattern] if args.pattern else None, args.chapter)
+    if args.json:
+        _emit([s.describe() for s in specs])
+        return 0
+    for s in specs:
+        exp = "  [expected fail]" if s.expected == "fail" else ""
+        print(f"{s.id:24s} {s.chapter}  {s.title}{exp}")
+    print(f"{len(specs)} experiments", file=sys.stderr)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from deltalab.lab.runner import exit_code, run
+
+    doc = run(
+        args.ids or None,
+        chapters=args.chapter,
+        profile=args.profile,
+        seed=args.seed,
+        device=args.device,
+        out=args.out,
+        jobs=args.jobs,
+        timeout=args.timeout,
+        verbose=True,
+        argv=["deltalab", *sys.argv[1:]],
+    )
+    if args.json:
+        _emit(doc)
+    else:
+        for c in doc["claims"]:
+            mark = "" if c["verdict"] == c["expected"] else "   <-- expected " + c["expected"]
+            print(f"{c['verdict']:5s} {c['id']:24s} {c['seconds']:7.1f}s{mark}")
+        print(f"report: {doc['out']}/report.html")
+    return exit_code(doc)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from deltalab.lab.report import compare, render
+
+    if len(args.dirs) == 2:
+        print(compare(*args.dirs))
+        return 0
+    if len(args.dirs) != 1:
+        raise UsageError("report takes one run folder (re-render) or two (compare side by side)")
+    out = render(args.dirs[0])
+    print(out)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from deltalab.train.api import train
+
+    if args.resume and not args.checkpoint:
+        raise UsageError("--resume needs --checkpoint PATH")
+    res = train(
+        args.model,
+        args.data,
+        optimizer=args.optimizer,
+        lr=args.lr,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        checkpoint=args.checkpoint,
+        resume=args.resume,
+        device=args.device,
+        seed=args.seed,
+        progress=None if not args.json else False,
+    )
+    if args.json:
+        _emit(res)
+    else:
+        for k, v in res.items():
+            print(f"{k:12s} {v:.4f}" if isinstance(v, float) else f"{k:12s} {v}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from deltalab.bench import run_benchmarks
+    from deltalab.lab.report import atomic_write_text
+
+    results = run_benchmarks(args.names or None, progress=lambda m: print(m, file=sys.stderr, flush=True))
+    rows = [r.to_json() for r in results]
+    from pathlib import Path
+
+    atomic_write_text(Path(args.out), json.dumps(rows, indent=2, allow_nan=False) + "\n")
+    if args.json:
+        _emit(rows)
+    else:
+        for r in results:
+            goal = (
+                ""
+                if r.goal is None
+                else f"  goal {'<=' if r.better == 'lower' else '>='} {r.goal:g}: "
+                + ("met" if r.meets_goal else "NOT met")
+            )
+            base = "-" if r.baseline is None else f"{r.baseline:.4g}"
+            print(f"{r.name:26s} ratio {r.ratio:8.4g}  ({r.candidate:.4g} vs {base} {r.unit}){goal}")
+        print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="deltalab",
+        description="Deep learning from the delta rule to diffusion: "
+        "run measured claims, train models, benchmark parts.",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    ls = sub.add_parser("list", help="list registered experiments")
+    ls.add_argument("pattern", nargs="?", help="id or glob, e.g. 'mup-*'")
+    ls.add_argument("--chapter", action="append", type=_chapter, help="chapter letter (repeatable)")
+    ls.add_argument("--json", action="store_true", help="print a JSON array on stdout")
+    ls.set_defaults(fn=cmd_list)
+
+    r = sub.add_parser(
+        "run", help="run experiments (default: the quick suite of every claim) and write a report"
+    )
+    r.add_argument("ids", nargs="*", help="ids or globs (default: all)")
+    r.add_argument("--chapter", action="append", type=_chapter, help="chapter letter (repeatable: union)")
+    r.add_argument(
+        "--profile", choices=["quick", "full"], default="quick", help="quick (<= 60 s each) or full"
+    )
+    r.add_argument("--seed", type=int, default=0, help="seed of data, init and order")
+    r.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    r.add_argument("--out", help="run folder (default runs/<UTC stamp>); an existing one is replaced whole")
+    r.add_argument("--jobs", type=_positive_int, default=1, help="experiments run in parallel processes")
+    r.add_argument("--timeout", type=_positive_float, default=300.0, help="per-claim limit in seconds")
+    r.add_argument("--json", action="store_true", help="print result.json on stdout")
+    r.set_defaults(fn=cmd_run)
+
+    rp = sub.add_parser("report", help="re-render DIR/report.html, or compare two runs: report A B")
+    rp.add_argument("dirs", nargs="+", help="run folder(s)")
+    rp.set_defaults(fn=cmd_report)
+
+    t = sub.add_parser("train", help="train a registered model on a registered data set")
+    t.add_argument("--model", default="mlp", help="model name (see deltalab.models.MODELS)")
+    t.add_argument("--data", default="digits", help="digits, mnist1d, moons, circles, ring, ...")
+    t.add_argument("--optimizer", default="adamw", help="sgd, adam, adamw, rmsprop, rprop, ...")
+    t.add_argument("--lr", type=_positive_float, default=1e-3, help="learning rate")
+    t.add_argument("--epochs", type=_positive_int, default=10, help="passes over the training data")
+    t.add_argument("--batch-size", type=_positive_int, default=64, help="examples per step")
+    t.add_argument("--checkpoint", help="checkpoint file (torch.load(..., weights_only=True) reads it)")
+    t.add_argument("--resume", action="store_true", help="continue from --checkpoint")
+    t.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    t.add_argument("--seed", type=int, default=0, help="seed")
+    t.add_argument("--json", action="store_true", help="print the final metrics as one JSON object")
+    t.set_defaults(fn=cmd_train)
+
+    b = sub.add_parser("bench", help="speed as side-by-side ratios, measured in one run")
+    b.add_argument("names", nargs="*", help="benchmark names or globs (default: all)")
+    b.add_argument("--out", default="bench.json", help="where to write the results")
+    b.add_argument("--json", action="store_true", help="print the results as a JSON array")
+    b.set_defaults(fn=cmd_bench)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from deltalab.lab.registry import UnknownNameError
+    from deltalab.train.checkpoint import CheckpointError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.fn(args)
+    except (UnknownNameError, UsageError, ValueError, CheckpointError, FileNotFoundError) as e:
+        print(f"deltalab {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Experiments, one module per chapter or claim; each registers with ``@experiment``."""

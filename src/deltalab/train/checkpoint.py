@@ -1,0 +1,58 @@
+"""Checkpoints: one file, written atomically, read with ``torch.load(..., weights_only=True)``."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be read, with what to do about it."""
+
+
+def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
+    """``torch.save`` into a temp file beside ``path``, fsync, then rename over it.
+
+    A crash at any point leaves the previous checkpoint (if any) intact and loadable.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(
+    path: str | Path,
+    map_location: str | torch.device = "cpu",
+    required: tuple[str, ...] = ("model", "optimizer", "step"),
+) -> dict[str, Any]:
+    """Load a checkpoint safely; a clear ``CheckpointError`` when it is missing, corrupt or foreign."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}; train without --resume to create one")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unreadable file gets the same advice
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt or not a deltalab checkpoint ({type(e).__name__}: {e}); "
+            "delete it or pass another --checkpoint"
+        ) from e
+    if not isinstance(state, dict) or any(k not in state for k in required):
+        keys = sorted(state) if isinstance(state, dict) else type(state).__name__
+        raise CheckpointError(
+            f"checkpoint {path} lacks {list(required)} (found {keys}); "
+            "it was not written by deltalab's Trainer"
+        )
+    return state

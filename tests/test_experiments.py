@@ -1,0 +1,24 @@
+"""Every registered experiment: its quick profile runs and its measured verdict equals its expectation."""
+
+import json
+
+import pytest
+
+from deltalab.lab import EXPERIMENTS
+from deltalab.lab.runner import run_one
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("exp_id", EXPERIMENTS.names())
+def test_quick_profile_verdict(exp_id, tmp_path):
+    rec = run_one(exp_id, "quick", 0, "cpu", str(tmp_path), timeout=300, verbose=False)
+    assert rec["verdict"] != "error", rec["message"]
+    spec = EXPERIMENTS.get(exp_id)
+    assert rec["verdict"] == spec.expected, (
+        f"{exp_id}: measured {rec['verdict']}, expected {spec.expected}; metrics {rec['metrics']} "
+        f"vs bars {rec['bar_spec']}"
+    )
+    for fig in rec["figures"]:
+        assert (tmp_path / fig).is_file(), fig
+    assert rec["seconds"] <= 120, f"{exp_id} took {rec['seconds']:.0f} s (quick budget 60 s on 2 idle cores)"
+    json.dumps(rec["metrics"], allow_nan=False)
