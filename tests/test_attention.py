@@ -1,0 +1,97 @@
+"""Multi-head attention: parity with torch's nn.MultiheadAttention, heads sum, masks, shape errors."""
+
+import pytest
+import torch
+from torch import nn
+
+from deltalab.nn.attention import MultiheadAttention
+from deltalab.nn.transformer import BlockConfig, TransformerBlock, TransformerStack
+
+
+def _pair(e: int = 16, h: int = 4) -> tuple[MultiheadAttention, nn.MultiheadAttention]:
+    torch.manual_seed(0)
+    ours = MultiheadAttention(e, h).double()
+    ref = nn.MultiheadAttention(e, h, batch_first=True).double()
+    with torch.no_grad():
+        ref.in_proj_weight.copy_(ours.in_proj.weight)
+        ref.in_proj_bias.copy_(ours.in_proj.bias)
+        ref.out_proj.weight.copy_(ours.out_proj.weight)
+        ref.out_proj.bias.copy_(ours.out_proj.bias)
+    return ours.eval(), ref.eval()
+
+
+def test_matches_torch_mha_with_masks():
+    ours, ref = _pair()
+    x = torch.randn(3, 7, 16, dtype=torch.float64)
+    pad = torch.zeros(3, 7, dtype=torch.bool)
+    pad[0, 5:] = True
+    causal = torch.ones(7, 7, dtype=torch.bool).triu(1)
+    for kw in (
+        {},
+        {"key_padding_mask": pad},
+        {"attn_mask": causal},
+        {"attn_mask": causal, "key_padding_mask": pad},
+    ):
+        want, w_ref = ref(x, x, x, need_weights=True, average_attn_weights=False, **kw)
+        torch.testing.assert_close(ours(x, **kw), want, atol=1e-10, rtol=1e-10)
+        torch.testing.assert_close(ours.attention_weights(x, **kw), w_ref, atol=1e-10, rtol=1e-10)
+    torch.testing.assert_close(
+        ours(x, is_causal=True), ref(x, x, x, attn_mask=causal)[0], atol=1e-10, rtol=1e-10
+    )
+
+
+def test_cross_attention_matches_torch():
+    ours, ref = _pair()
+    q, kv = torch.randn(2, 5, 16, dtype=torch.float64), torch.randn(2, 9, 16, dtype=torch.float64)
+    torch.testing.assert_close(ours(q, kv, kv), ref(q, kv, kv)[0], atol=1e-10, rtol=1e-10)
+
+
+def test_concat_heads_equals_sum_of_heads():
+    ours, _ = _pair()
+    x = torch.randn(2, 6, 16, dtype=torch.float64)
+    heads = ours.head_outputs(x, is_causal=True)  # (B, H, T, E)
+    assert heads.shape == (2, 4, 6, 16)
+    torch.testing.assert_close(heads.sum(1) + ours.out_proj.bias, ours(x, is_causal=True), atol=1e-12, rtol=0)
+
+
+def test_causal_with_fewer_queries_than_keys_is_bottom_right_aligned():
+    ours, _ = _pair()
+    x = torch.randn(1, 6, 16, dtype=torch.float64)
+    full = ours(x, is_causal=True)
+    last = ours(x[:, -2:], x, x, is_causal=True)
+    torch.testing.assert_close(last, full[:, -2:], atol=1e-12, rtol=0)
+
+
+def test_rope_attention_runs_and_is_shift_invariant_for_keys_and_queries():
+    torch.manual_seed(0)
+    attn = MultiheadAttention(16, 2, rope=True).double().eval()
+    x = torch.randn(1, 5, 16, dtype=torch.float64)
+    torch.testing.assert_close(
+        attn.attention_weights(x), attn.attention_weights(x, offset=37), atol=1e-10, rtol=0
+    )
+
+
+def test_shape_errors_are_clear():
+    attn = MultiheadAttention(16, 4)
+    with pytest.raises(ValueError, match=r"\(B, T, 16\)"):
+        attn(torch.randn(2, 16))
+    with pytest.raises(ValueError, match="multiple of num_heads"):
+        MultiheadAttention(10, 4)
+    with pytest.raises(ValueError, match="key_padding_mask"):
+        attn(torch.randn(2, 3, 16), key_padding_mask=torch.zeros(2, 4, dtype=torch.bool))
+    with pytest.raises(ValueError, match="dropout"):
+        MultiheadAttention(16, 4, dropout=1.5)
+
+
+def test_block_and_stack_shapes_and_grad():
+    cfg = BlockConfig(embed_dim=16, num_heads=4, dropout=0.1)
+    stack = TransformerStack(cfg, 2)
+    x = torch.randn(2, 5, 16, requires_grad=True)
+    y = stack(x, is_causal=True)
+    assert y.shape == x.shape
+    y.sum().backward()
+    assert torch.isfinite(x.grad).all()
+    attn_only = TransformerBlock(BlockConfig(embed_dim=16, num_heads=4, mlp_ratio=0, norm=False))
+    assert attn_only.mlp is None
+    with pytest.raises(ValueError, match="mlp_ratio"):
+        BlockConfig(mlp_ratio=-1)
