@@ -1,0 +1,117 @@
+"""Muon and Newton–Schulz against torch's own, the AdamW half against torch.optim.AdamW, the split helper."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from deltalab.optim.muon import Muon, MuonWithAdamW, muon_param_groups
+from deltalab.optim.newton_schulz import NS_COEFFICIENTS, newton_schulz
+
+SHAPES = [(32, 16), (16, 32), (24, 24)]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_newton_schulz_equals_torch(shape: tuple[int, int]) -> None:
+    from torch.optim._muon import _zeropower_via_newtonschulz
+
+    G = torch.randn(*shape, generator=torch.Generator().manual_seed(0))
+    ours = newton_schulz(G)
+    ref = _zeropower_via_newtonschulz(G, NS_COEFFICIENTS, 5, 1e-7)
+    torch.testing.assert_close(ours, ref, rtol=0, atol=0)
+
+
+def test_newton_schulz_singular_values_in_band() -> None:
+    g = torch.Generator().manual_seed(1)
+    U, _ = torch.linalg.qr(torch.randn(64, 32, generator=g))
+    V, _ = torch.linalg.qr(torch.randn(32, 32, generator=g))
+    s = torch.logspace(0, -2, 32)
+    G = U @ torch.diag(s) @ V.T
+    out = newton_schulz(G, dtype=torch.float32)
+    sv = torch.linalg.svdvals(out)
+    assert sv.min() > 0.45 and sv.max() < 1.25, sv
+    torch.testing.assert_close(newton_schulz(G, dtype=None, short_side=False), out, atol=1e-4, rtol=1e-4)
+
+
+def test_newton_schulz_batched_and_bad_shape() -> None:
+    G = torch.randn(3, 8, 5)
+    out = newton_schulz(G, dtype=torch.float32)
+    torch.testing.assert_close(out[1], newton_schulz(G[1], dtype=torch.float32))
+    with pytest.raises(ValueError, match=r"\(7,\)"):
+        newton_schulz(torch.randn(7))
+
+
+@pytest.mark.parametrize("nesterov", [True, False])
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+def test_muon_matches_torch_step_by_step(nesterov: bool, weight_decay: float) -> None:
+    g = torch.Generator().manual_seed(2)
+    init = [torch.randn(*s, generator=g) for s in SHAPES]
+    grads = [[torch.randn(*s, generator=g) for s in SHAPES] for _ in range(5)]
+    ours_p = [nn.Parameter(w.clone()) for w in init]
+    ref_p = [nn.Parameter(w.clone()) for w in init]
+    kw = dict(lr=0.02, weight_decay=weight_decay, momentum=0.95, nesterov=nesterov)
+    ours = Muon(ours_p, adjust_lr_fn="original", **kw)
+    ref = torch.optim.Muon(ref_p, adjust_lr_fn="original", **kw)
+    for step_grads in grads:
+        for p, q, gr in zip(ours_p, ref_p, step_grads):
+            p.grad, q.grad = gr.clone(), gr.clone()
+        ours.step()
+        ref.step()
+        for p, q in zip(ours_p, ref_p):
+            torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-6)
+
+
+def test_combined_matches_torch_muon_and_adamw() -> None:
+    g = torch.Generator().manual_seed(3)
+    W0, b0 = torch.randn(20, 12, generator=g), torch.randn(20, generator=g)
+    W, b = nn.Parameter(W0.clone()), nn.Parameter(b0.clone())
+    Wr, br = nn.Parameter(W0.clone()), nn.Parameter(b0.clone())
+    ours = MuonWithAdamW([W, b], lr=0.02, weight_decay=0.05, adamw_lr=3e-3, adamw_weight_decay=0.01)
+    ref_m = torch.optim.Muon([Wr], lr=0.02, weight_decay=0.05, adjust_lr_fn="original")
+    ref_a = torch.optim.AdamW([br], lr=3e-3, weight_decay=0.01)
+    for _ in range(4):
+        gW, gb = torch.randn(20, 12, generator=g), torch.randn(20, generator=g)
+        W.grad, b.grad, Wr.grad, br.grad = gW.clone(), gb.clone(), gW.clone(), gb.clone()
+        ours.step()
+        ref_m.step()
+        ref_a.step()
+        torch.testing.assert_close(W, Wr, rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(b, br, rtol=1e-6, atol=1e-7)
+
+
+def test_conv_weight_is_flattened() -> None:
+    conv = nn.Parameter(torch.randn(8, 3, 3, 3))
+    flat = nn.Parameter(conv.detach().reshape(8, 27).clone())
+    a, b = Muon([conv], lr=0.1, weight_decay=0.0), Muon([flat], lr=0.1, weight_decay=0.0)
+    gr = torch.randn(8, 3, 3, 3)
+    conv.grad, flat.grad = gr.clone(), gr.reshape(8, 27).clone()
+    a.step()
+    b.step()
+    torch.testing.assert_close(conv.detach().reshape(8, 27), flat.detach(), rtol=0, atol=0)
+
+
+def test_param_split() -> None:
+    model = nn.Sequential(
+        nn.Embedding(10, 8),
+        nn.Linear(8, 16),
+        nn.LayerNorm(16),
+        nn.Linear(16, 16),
+        nn.Conv1d(16, 4, 3),
+        nn.Linear(4, 5),
+    )
+    muon, other = muon_param_groups(model)
+    assert muon["use_muon"] and not other["use_muon"]
+    ids = {id(p) for p in muon["params"]}
+    assert ids == {id(model[1].weight), id(model[3].weight), id(model[4].weight)}
+    assert len(muon["params"]) + len(other["params"]) == len(list(model.parameters()))
+    opt = MuonWithAdamW([muon, other])
+    x = torch.randint(0, 10, (4, 3))
+    h = model[:4](x).transpose(1, 2)
+    model[5](model[4](torch.cat([h, h], -1)).mean(-1)).sum().backward()
+    opt.step()
+
+
+def test_groups_need_flag() -> None:
+    with pytest.raises(ValueError, match="use_muon"):
+        MuonWithAdamW([{"params": [nn.Parameter(torch.zeros(2, 2))]}])
