@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from deltalab.nn.mup import MuReadout, MupMLP, attention_scale
+from deltalab.nn.mup import MupMLP, MuReadout, attention_scale
 from deltalab.nn.unit_scaling import UnitScaledLinear, UnitScaledReLU, unit_scaled_cross_entropy
 from deltalab.optim.mup import base_shapes, lr_multiplier, mup_param_groups
 
