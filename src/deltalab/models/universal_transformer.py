@@ -1,0 +1,112 @@
+"""Universal Transformer: one shared block applied repeatedly, with adaptive computation time.
+
+Dehghani, Gouws, Vinyals, Uszkoreit, Kaiser, "Universal Transformers", arXiv:1807.03819;
+ACT from Graves, "Adaptive Computation Time for Recurrent Neural Networks", arXiv:1603.08983.
+
+Legend: B batch, T time, E embed dim, K classes, S max steps.
+
+Per position, at step s (h⁰ = embedding):
+    p_s = σ(w_hᵀ hˢ + b_h)                                   halting probability
+    a position halts at the first step where Σ p ≥ 1 − ε; its last weight is the remainder
+    R = 1 − Σ_{earlier} p;  weights w_s = p_s (still running) or R (halting step)
+    hˢ⁺¹ = Block(hˢ + P + τ_s);   y = Σ_s w_s hˢ⁺¹            (weighted state)
+    ponder ρ = N + R  (N: steps taken);  loss = task loss + τ·mean(ρ)
+
+Departures:
+1. Classification from the mean of the (ACT-weighted) final states over unpadded positions.
+2. ``act=False`` gives the fixed-depth baseline: the shared block applied ``max_steps`` times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from deltalab.nn.transformer import BlockConfig, TransformerBlock
+
+
+@dataclass
+class UTConfig:
+    """A Universal Transformer classifier over token sequences."""
+
+    vocab_size: int = 2
+    """token vocabulary"""
+    num_classes: int = 2
+    """K"""
+    max_len: int = 64
+    """longest sequence (learned positions)"""
+    embed_dim: int = 64
+    """E"""
+    num_heads: int = 4
+    """attention heads"""
+    max_steps: int = 8
+    """S, the most times the shared block is applied"""
+    act: bool = True
+    """adaptive computation time (False: always max_steps)"""
+    threshold: float = 0.99
+    """halting threshold 1 − ε"""
+
+    def __post_init__(self) -> None:
+        if self.max_steps < 1:
+            raise ValueError(f"max_steps must be >= 1, got {self.max_steps}")
+        if not 0 < self.threshold < 1:
+            raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
+
+
+class UniversalTransformer(nn.Module):
+    """Tokens (B, T) → logits (B, K); ``forward`` also sets ``self.ponder`` (B,) per sequence."""
+
+    def __init__(self, cfg: UTConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        e = cfg.embed_dim
+        self.embed = nn.Embedding(cfg.vocab_size, e)
+        self.pos = nn.Parameter(torch.randn(cfg.max_len, e) * 0.02)
+        self.step_emb = nn.Parameter(torch.randn(cfg.max_steps, e) * 0.02)
+        self.block = TransformerBlock(BlockConfig(e, cfg.num_heads, mlp_ratio=2.0))
+        self.halt = nn.Linear(e, 1)
+        nn.init.constant_(self.halt.bias, -1.0)  # start by pondering a few steps
+        self.norm = nn.LayerNorm(e)
+        self.head = nn.Linear(e, cfg.num_classes)
+        self.ponder = torch.zeros(0)
+
+    def forward(self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+        if x.dim() != 2:
+            raise ValueError(f"expected (B, T) token ids, got shape {tuple(x.shape)}")
+        b, t = x.shape
+        keep = torch.ones(b, t, device=x.device) if key_padding_mask is None else (~key_padding_mask).float()
+        h = self.embed(x) + self.pos[:t]  # (B, T, E)
+        if not self.cfg.act:
+            for s in range(self.cfg.max_steps):
+                h = self.block(h + self.step_emb[s], key_padding_mask=key_padding_mask)
+            self.ponder = torch.full((b,), float(self.cfg.max_steps), device=x.device)
+            return self._readout(h, keep)
+        halting = torch.zeros(b, t, device=x.device)  # Σ p so far
+        remainders = torch.zeros(b, t, device=x.device)
+        n_updates = torch.zeros(b, t, device=x.device)
+        out = torch.zeros_like(h)
+        for s in range(self.cfg.max_steps):
+            p = torch.sigmoid(self.halt(h)).squeeze(-1)  # (B, T)
+            running = (halting <= self.cfg.threshold).float()
+            last = s == self.cfg.max_steps - 1
+            crossing = ((halting + p * running) > self.cfg.threshold).float() * running
+            if last:
+                crossing = running
+            still = running - crossing
+            halting = halting + p * still
+            remainders = remainders + crossing * (1 - halting)
+            halting = halting + crossing * remainders
+            n_updates = n_updates + running
+            w = (p * still + crossing * remainders).unsqueeze(-1)  # (B, T, 1)
+            h = self.block(h + self.step_emb[s], key_padding_mask=key_padding_mask)
+            out = out + w * h
+            if not bool((halting <= self.cfg.threshold).any()):
+                break
+        self.ponder = ((n_updates + remainders) * keep).sum(1) / keep.sum(1)  # (B,)
+        return self._readout(out, keep)
+
+    def _readout(self, h: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        pooled = (self.norm(h) * keep.unsqueeze(-1)).sum(1) / keep.sum(1, keepdim=True)  # (B, E)
+        return self.head(pooled)
