@@ -1,0 +1,34 @@
+"""More synthetic sequence tasks for chapter R (the generators of ``deltalab.data.seq`` are the rest).
+
+Legend: B batch, T time.
+
+flip_flop: a one-bit latch ("set" / "reset" commands, hold in between), the task on which a net
+needs memory beyond any fixed window (Elman 1990 used such toy grammars; the latch is the smallest).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from deltalab.data.seq import SeqBatch
+
+Gen = torch.Generator | None
+
+
+def flip_flop(n: int, length: int, p_command: float = 0.1, generator: Gen = None) -> SeqBatch:
+    """x (B, T, 1) in {-1, 0, +1} (reset, hold, set); y (B, T) long: 1 after the last command was a
+    set, 0 after a reset or before any command.
+    """
+    if n < 1 or length < 1:
+        raise ValueError(f"n and length must be >= 1, got {n}, {length}")
+    if not 0 < p_command <= 1:
+        raise ValueError(f"p_command must be in (0, 1], got {p_command}")
+    fire = torch.rand(n, length, generator=generator) < p_command
+    sign = torch.randint(0, 2, (n, length), generator=generator) * 2 - 1
+    x = (fire * sign).float()  # (B, T)
+    y = torch.zeros(n, length, dtype=torch.long)
+    state = torch.zeros(n, dtype=torch.long)
+    for t in range(length):
+        state = torch.where(fire[:, t], (sign[:, t] > 0).long(), state)
+        y[:, t] = state
+    return SeqBatch(x.unsqueeze(-1), y)
