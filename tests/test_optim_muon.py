@@ -105,6 +105,9 @@ def test_param_split() -> None:
     ids = {id(p) for p in muon["params"]}
     assert ids == {id(model[1].weight), id(model[3].weight), id(model[4].weight)}
     assert len(muon["params"]) + len(other["params"]) == len(list(model.parameters()))
+    mlp = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 2))
+    assert [p.shape for p in muon_param_groups(mlp)[0]["params"]] == [(8, 8)]
+    assert len(muon_param_groups(mlp, inputs=())[0]["params"]) == 2
     opt = MuonWithAdamW([muon, other])
     x = torch.randint(0, 10, (4, 3))
     h = model[:4](x).transpose(1, 2)

@@ -250,18 +250,28 @@ class MuonWithAdamW(torch.optim.Optimizer):
         return loss
 
 
-def muon_param_groups(model: nn.Module, head: Iterable[nn.Module] | None = None) -> list[dict[str, Any]]:
+def muon_param_groups(
+    model: nn.Module,
+    head: Iterable[nn.Module] | None = None,
+    inputs: Iterable[nn.Module] | None = None,
+) -> list[dict[str, Any]]:
     """Split ``model``'s parameters: hidden ≥ 2-D matrices → Muon, everything else → AdamW.
 
-    AdamW gets the biases and gains (< 2-D), the ``nn.Embedding`` weights and the output head:
-    the modules in ``head``, by default the last ``nn.Linear`` of ``model.modules()``.
+    AdamW gets the biases and gains (< 2-D), every ``nn.Embedding``, the output head (``head``;
+    default: the last ``nn.Linear`` of ``model.modules()``) and the input layer (``inputs``;
+    default: none if the model has an embedding, else the first ``nn.Linear`` / conv module).
+    Pass ``inputs=()`` to orthogonalize the input layer too.
     Returns ``[{"params": [...], "use_muon": True}, {"params": [...], "use_muon": False}]``.
     """
+    modules = list(model.modules())
     if head is None:
-        linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
-        head = linears[-1:]
-    not_muon = {id(p) for m in head for p in m.parameters()}
-    not_muon |= {id(p) for m in model.modules() if isinstance(m, nn.Embedding) for p in m.parameters()}
+        head = [m for m in modules if isinstance(m, nn.Linear)][-1:]
+    if inputs is None:
+        has_embedding = any(isinstance(m, nn.Embedding) for m in modules)
+        layers = [m for m in modules if isinstance(m, (nn.Linear, nn.modules.conv._ConvNd))]
+        inputs = [] if has_embedding else layers[:1]
+    not_muon = {id(p) for m in [*head, *inputs] for p in m.parameters()}
+    not_muon |= {id(p) for m in modules if isinstance(m, nn.Embedding) for p in m.parameters()}
     muon, other = [], []
     for p in model.parameters():
         if not p.requires_grad:

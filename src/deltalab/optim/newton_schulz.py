@@ -18,8 +18,9 @@ Gram matrix A is (min(m, n), min(m, n)); the long-side form (``short_side=False`
 (max, max) Gram matrix and exists only to measure that difference.
 
 Departures from torch.optim._muon._zeropower_via_newtonschulz:
-1. ``dtype`` is a choice (torch always uses bf16); bf16 matmuls run ~2.4× fp32 on this CPU and are
-   the default, fp32 is there for exact checks.
+1. ``dtype`` is a choice (torch always uses bf16, also the default here). bf16 pays only where the
+   hardware has native bf16 matmuls (GPUs; CPUs with avx512_bf16 / AMX, ~2.4× fp32); on a CPU
+   without them (e.g. the lab host of Nov 2026: ~1 GFLOP/s) pass ``dtype=torch.float32``.
 2. Leading batch dimensions are allowed: (..., m, n) is orthogonalized matrix by matrix.
 """
 
