@@ -1,0 +1,1 @@
+"""Reinforcement learning and games: environments (``rl.envs``), agents, buffers and schedules."""
