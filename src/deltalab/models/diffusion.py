@@ -1,0 +1,174 @@
+"""Denoising diffusion: the noise schedule, q(x_t | x_0) in closed form, the ε loss and two samplers.
+
+Ho, Jain, Abbeel, "Denoising Diffusion Probabilistic Models" (arXiv:2006.11239); the fewer-step
+sampler is DDIM (Song, Meng, Ermon, arXiv:2010.02502).
+
+    β_t linear from β_1 to β_T,  α_t = 1 − β_t,  ᾱ_t = Π_{s≤t} α_s
+    q(x_t | x_0) = N(√ᾱ_t x_0, (1 − ᾱ_t) I)        → x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε
+    loss = E ‖ε − ε_θ(x_t, t)‖²                      (the "simple" loss, t uniform)
+    ancestral:  x_{t−1} = (x_t − β_t/√(1 − ᾱ_t) ε_θ) / √α_t + σ_t z,  σ_t² = β_t
+    DDIM (η=0): x̂_0 = (x_t − √(1 − ᾱ_t) ε_θ)/√ᾱ_t,  x_s = √ᾱ_s x̂_0 + √(1 − ᾱ_s) ε_θ
+
+Departures: (1) t is 0-based (t = 0 … T−1), so ᾱ at index 0 is α_1 of the paper; (2) the
+ancestral sampler clips x̂_0 to ``clip`` when given (common practice for images in [−1, 1]).
+
+Shapes: B batch, x (B, ...) any data shape; D = 2 for the toy denoiser.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from deltalab.models.unet import sinusoidal_embedding
+
+Denoiser = Callable[..., torch.Tensor]
+
+
+@dataclass
+class NoiseSchedule:
+    """Linear β schedule and its derived products (ᾱ and friends)."""
+
+    timesteps: int = 1000
+    """T, the number of noising steps"""
+    beta_start: float = 1e-4
+    """β at t = 0"""
+    beta_end: float = 0.02
+    """β at t = T − 1"""
+
+    def __post_init__(self) -> None:
+        if self.timesteps < 1:
+            raise ValueError(f"timesteps must be >= 1, got {self.timesteps}")
+        if not 0 < self.beta_start <= self.beta_end < 1:
+            raise ValueError(f"need 0 < beta_start <= beta_end < 1, got {self.beta_start}, {self.beta_end}")
+        self.betas = torch.linspace(self.beta_start, self.beta_end, self.timesteps, dtype=torch.float64)
+        self.alphas = 1.0 - self.betas
+        self.alpha_bars = torch.cumprod(self.alphas, dim=0)
+
+    def _at(self, v: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        return v.to(like.device)[t].to(like.dtype).view(-1, *([1] * (like.dim() - 1)))
+
+    def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """x_t ~ q(x_t | x_0) in closed form; t (B,) integer steps."""
+        noise = torch.randn_like(x0) if noise is None else noise
+        ab = self._at(self.alpha_bars, t, x0)
+        return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
+
+    def iterate_noising(
+        self, x0: torch.Tensor, t: int, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """x_t by applying q(x_s | x_{s−1}) = N(√α_s x_{s−1}, β_s I) for s = 0 … t (the reference)."""
+        x = x0
+        for s in range(t + 1):
+            z = torch.randn(x.shape, generator=generator).to(x)
+            x = self.alphas[s].sqrt().item() * x + self.betas[s].sqrt().item() * z
+        return x
+
+    def loss(self, model: Denoiser, x0: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        """The ε-prediction ("simple") loss at uniformly drawn t."""
+        t = torch.randint(0, self.timesteps, (x0.shape[0],), device=x0.device)
+        noise = torch.randn_like(x0)
+        pred = (
+            model(self.q_sample(x0, t, noise), t)
+            if cond is None
+            else model(self.q_sample(x0, t, noise), t, cond)
+        )
+        return (pred - noise).pow(2).mean()
+
+    @torch.no_grad()
+    def sample_ancestral(
+        self,
+        model: Denoiser,
+        shape: tuple[int, ...],
+        device: str | torch.device = "cpu",
+        generator: torch.Generator | None = None,
+        clip: float | None = None,
+    ) -> torch.Tensor:
+        """DDPM ancestral sampling over all T steps from x_T ~ N(0, I)."""
+        x = torch.randn(shape, generator=generator).to(device)
+        for t in reversed(range(self.timesteps)):
+            tt = torch.full((shape[0],), t, device=device, dtype=torch.long)
+            eps = model(x, tt)
+            ab, a, b = self.alpha_bars[t].item(), self.alphas[t].item(), self.betas[t].item()
+            x0 = (x - (1 - ab) ** 0.5 * eps) / ab**0.5
+            if clip is not None:
+                x0 = x0.clamp(-clip, clip)
+            ab_prev = self.alpha_bars[t - 1].item() if t > 0 else 1.0
+            # posterior mean written through x̂_0 (equal to the ε form without clipping)
+            mean = (ab_prev**0.5 * b / (1 - ab)) * x0 + (a**0.5 * (1 - ab_prev) / (1 - ab)) * x
+            if t > 0:
+                x = mean + b**0.5 * torch.randn(shape, generator=generator).to(device)
+            else:
+                x = mean
+        return x
+
+    @torch.no_grad()
+    def sample_ddim(
+        self,
+        model: Denoiser,
+        shape: tuple[int, ...],
+        steps: int = 50,
+        device: str | torch.device = "cpu",
+        generator: torch.Generator | None = None,
+        clip: float | None = None,
+    ) -> torch.Tensor:
+        """Deterministic DDIM (η = 0) on ``steps`` evenly strided timesteps."""
+        if not 1 <= steps <= self.timesteps:
+            raise ValueError(f"steps must be in [1, {self.timesteps}], got {steps}")
+        ts = torch.linspace(self.timesteps - 1, 0, steps).round().long().tolist()
+        x = torch.randn(shape, generator=generator).to(device)
+        for i, t in enumerate(ts):
+            eps = model(x, torch.full((shape[0],), t, device=device, dtype=torch.long))
+            ab = self.alpha_bars[t].item()
+            x0 = (x - (1 - ab) ** 0.5 * eps) / ab**0.5
+            if clip is not None:
+                x0 = x0.clamp(-clip, clip)
+                eps = (x - ab**0.5 * x0) / (1 - ab) ** 0.5
+            ab_next = self.alpha_bars[ts[i + 1]].item() if i + 1 < len(ts) else 1.0
+            x = ab_next**0.5 * x0 + (1 - ab_next) ** 0.5 * eps
+        return x
+
+
+class MLPDenoiser(nn.Module):
+    """ε_θ(x_t, t) for low-dimensional data: [x ‖ emb(t)] → MLP → (B, D)."""
+
+    def __init__(self, dim: int = 2, hidden: int = 128, depth: int = 3, emb_dim: int = 32) -> None:
+        super().__init__()
+        if dim < 1 or hidden < 1 or depth < 1:
+            raise ValueError(f"dim, hidden and depth must be >= 1, got {dim}, {hidden}, {depth}")
+        self.emb_dim = emb_dim
+        layers: list[nn.Module] = [nn.Linear(dim + emb_dim, hidden), nn.SiLU()]
+        for _ in range(depth - 1):
+            layers += [nn.Linear(hidden, hidden), nn.SiLU()]
+        layers.append(nn.Linear(hidden, dim))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([x, sinusoidal_embedding(t, self.emb_dim)], dim=1))  # (B, D)
+
+
+def train_diffusion(
+    model: nn.Module,
+    schedule: NoiseSchedule,
+    data: torch.Tensor,
+    steps: int,
+    batch_size: int = 128,
+    lr: float = 2e-3,
+    generator: torch.Generator | None = None,
+) -> list[float]:
+    """Adam on the ε loss with random mini-batches of ``data`` (N, ...); cosine-decayed lr; losses."""
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    losses = []
+    for _ in range(steps):
+        idx = torch.randint(0, data.shape[0], (batch_size,), generator=generator).to(data.device)
+        loss = schedule.loss(model, data[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+    return losses
