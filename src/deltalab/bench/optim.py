@@ -1,0 +1,99 @@
+"""Chapter O benchmarks: our Muon step against torch.optim.Muon, Newton–Schulz against the SVD, and
+the short-side against the long-side Newton–Schulz form.
+
+Each registered benchmark calls a sized function with its default sizes; tests call the sized
+functions with tiny sizes (benchmarks are not tests: they only check that each runs).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from deltalab.bench.core import BenchResult, benchmark, time_pair
+from deltalab.optim.muon import Muon
+from deltalab.optim.newton_schulz import newton_schulz
+
+MUON_SHAPES = ((128, 128), (256, 64), (64, 256))
+
+
+def muon_step_sized(shapes: tuple[tuple[int, int], ...] = MUON_SHAPES, repeats: int = 20) -> BenchResult:
+    """One Muon step over ``shapes`` (same grads, same settings, bf16 Newton–Schulz): ours / torch's."""
+    g = torch.Generator().manual_seed(0)
+    grads = [torch.randn(*s, generator=g) for s in shapes]
+    ours_p = [torch.nn.Parameter(torch.randn(*s, generator=g)) for s in shapes]
+    ref_p = [torch.nn.Parameter(p.detach().clone()) for p in ours_p]
+    for p, q, gr in zip(ours_p, ref_p, grads):
+        p.grad, q.grad = gr.clone(), gr.clone()
+    kw = dict(lr=0.02, weight_decay=0.0, momentum=0.95, nesterov=True, adjust_lr_fn="original")
+    ours, ref = Muon(ours_p, **kw), torch.optim.Muon(ref_p, **kw)
+    t = time_pair(ours.step, ref.step, repeats=repeats, warmup=2)
+    return BenchResult(
+        "muon-step",
+        t["candidate"],
+        t["baseline"],
+        "s",
+        t["repeats"],
+        ratio_p25=t["ratio_p25"],
+        ratio_p75=t["ratio_p75"],
+        extra={"shapes": [list(s) for s in shapes], "ns_dtype": "bfloat16"},
+    )
+
+
+def ns_vs_svd_sized(rows: int = 4096, cols: int = 256, repeats: int = 20) -> BenchResult:
+    """5 fp32 short-side Newton–Schulz steps / ``torch.linalg.svd(full_matrices=False)`` on a tall matrix."""
+    G = torch.randn(rows, cols, generator=torch.Generator().manual_seed(0))
+    t = time_pair(
+        lambda: newton_schulz(G, dtype=torch.float32),
+        lambda: torch.linalg.svd(G, full_matrices=False),
+        repeats=repeats,
+        warmup=2,
+    )
+    return BenchResult(
+        "newton-schulz-vs-svd",
+        t["candidate"],
+        t["baseline"],
+        "s",
+        t["repeats"],
+        ratio_p25=t["ratio_p25"],
+        ratio_p75=t["ratio_p75"],
+        extra={"shape": [rows, cols]},
+    )
+
+
+def ns_short_side_sized(rows: int = 1024, cols: int = 128, repeats: int = 20) -> BenchResult:
+    """fp32 Newton–Schulz on a tall matrix: short-side form (cols × cols Gram) / long-side form (rows × rows)."""
+    G = torch.randn(rows, cols, generator=torch.Generator().manual_seed(0))
+    t = time_pair(
+        lambda: newton_schulz(G, dtype=torch.float32),
+        lambda: newton_schulz(G, dtype=torch.float32, short_side=False),
+        repeats=repeats,
+        warmup=2,
+    )
+    return BenchResult(
+        "ns-short-side",
+        t["candidate"],
+        t["baseline"],
+        "s",
+        t["repeats"],
+        ratio_p25=t["ratio_p25"],
+        ratio_p75=t["ratio_p75"],
+        extra={"shape": [rows, cols]},
+    )
+
+
+@benchmark(goal=1.10, better="lower")
+def muon_step() -> BenchResult:
+    """Our Muon step vs torch.optim.Muon on the same 2-D parameters and gradients (goal ≤ 1.10)."""
+    return muon_step_sized()
+
+
+@benchmark(goal=1.0, better="lower")
+def newton_schulz_vs_svd() -> BenchResult:
+    """Newton–Schulz (5 steps, fp32) vs an SVD on 4096×256: NS should not be slower (goal ≤ 1.0)."""
+    return ns_vs_svd_sized()
+
+
+@benchmark(goal=0.5, better="lower")
+def ns_short_side() -> BenchResult:
+    """Short- vs long-side Newton–Schulz on 1024×128 (goal ≤ 0.5: at least 2× faster)."""
+    return ns_short_side_sized()
