@@ -100,6 +100,26 @@ def _check_muon_hparams(
     )
 
 
+def _step(opt: torch.optim.Optimizer, closure: Callable[[], Tensor] | None) -> Tensor | None:
+    """The step of :class:`Muon` and :class:`MuonWithAdamW` (a group without ``use_muon`` is Muon's)."""
+    loss = None
+    if closure is not None:
+        with torch.enable_grad():
+            loss = closure()
+    for group in opt.param_groups:
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            state = opt.state[p]
+            if group.get("use_muon", True):
+                if "momentum_buffer" not in state:
+                    state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                muon_update_(p, p.grad, state["momentum_buffer"], group)
+            else:
+                adamw_update_(p, p.grad, state, group)
+    return loss
+
+
 class Muon(torch.optim.Optimizer):
     """Muon for parameters with ≥ 2 dimensions (arguments as torch.optim.Muon, plus ``ns_dtype``).
 
@@ -145,19 +165,7 @@ class Muon(torch.optim.Optimizer):
     @torch.no_grad()
     def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
         """One Muon step for every parameter that has a gradient."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if "momentum_buffer" not in state:
-                    state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                muon_update_(p, p.grad, state["momentum_buffer"], group)
-        return loss
+        return _step(self, closure)
 
 
 class MuonWithAdamW(torch.optim.Optimizer):
@@ -232,22 +240,7 @@ class MuonWithAdamW(torch.optim.Optimizer):
     @torch.no_grad()
     def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
         """One step: Muon on the ``use_muon`` groups, AdamW on the others."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if group["use_muon"]:
-                    if "momentum_buffer" not in state:
-                        state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                    muon_update_(p, p.grad, state["momentum_buffer"], group)
-                else:
-                    adamw_update_(p, p.grad, state, group)
-        return loss
+        return _step(self, closure)
 
 
 def muon_param_groups(
