@@ -102,3 +102,12 @@ def test_bad_values() -> None:
         fft_conv(torch.zeros(2, 8), torch.zeros(4))
     with pytest.raises(ValueError, match="mode"):
         S4DLayer(2, 2)(torch.zeros(1, 2, 4), mode="bogus")
+
+
+def test_benchmarks_run_tiny() -> None:
+    from deltalab.bench.sequence import lstm_cell_at, ssm_fft_vs_scan_at
+
+    r = ssm_fft_vs_scan_at(L=32, d_model=2, d_state=2, repeats=2)
+    assert r.candidate > 0 and r.baseline > 0
+    r = lstm_cell_at(T=3, batch=2, hidden=4, repeats=2)
+    assert r.candidate > 0 and r.baseline > 0

@@ -1,0 +1,65 @@
+"""Sequence-layer benchmarks: the S4D layer by FFT vs its scan, and the hand-written LSTM vs nn.LSTM."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from deltalab.bench.core import BenchResult, benchmark, time_pair
+from deltalab.nn.lstm import LSTM
+from deltalab.nn.ssm import S4DLayer
+
+
+def ssm_fft_vs_scan_at(L: int = 4096, d_model: int = 8, d_state: int = 8, repeats: int = 20) -> BenchResult:
+    """Forward of one S4D layer (batch 1): kernel + FFT convolution (candidate) vs the recurrence."""
+    torch.manual_seed(0)
+    layer = S4DLayer(d_model, d_state)
+    u = torch.randn(1, d_model, L)
+    with torch.no_grad():
+        t = time_pair(lambda: layer(u), lambda: layer(u, mode="scan"), repeats=repeats, warmup=2)
+    return BenchResult(
+        "ssm-fft-vs-scan",
+        t["candidate"],
+        t["baseline"],
+        "s",
+        t["repeats"],
+        ratio_p25=t["ratio_p25"],
+        ratio_p75=t["ratio_p75"],
+        extra={"L": L, "H": d_model, "N": d_state},
+    )
+
+
+def lstm_cell_at(T: int = 50, batch: int = 64, hidden: int = 64, repeats: int = 20) -> BenchResult:
+    """Forward + backward of the hand-written LSTM (candidate) vs nn.LSTM (baseline), same weights."""
+    torch.manual_seed(0)
+    ref = nn.LSTM(hidden, hidden, batch_first=True)
+    ours = LSTM.from_torch(ref)
+    x = torch.randn(batch, T, hidden)
+
+    def step(m: nn.Module) -> None:
+        m.zero_grad(set_to_none=True)
+        m(x)[0].sum().backward()
+
+    t = time_pair(lambda: step(ours), lambda: step(ref), repeats=repeats, warmup=2)
+    return BenchResult(
+        "lstm-cell",
+        t["candidate"],
+        t["baseline"],
+        "s",
+        t["repeats"],
+        ratio_p25=t["ratio_p25"],
+        ratio_p75=t["ratio_p75"],
+        extra={"T": T, "batch": batch, "hidden": hidden},
+    )
+
+
+@benchmark(goal=0.1, better="lower")
+def ssm_fft_vs_scan() -> BenchResult:
+    """S4D layer at L = 4096: FFT kernel path / step-by-step scan (goal <= 0.1)."""
+    return ssm_fft_vs_scan_at()
+
+
+@benchmark(goal=None, better="lower")
+def lstm_cell() -> BenchResult:
+    """Hand-written LSTM / nn.LSTM, forward + backward (reported, no goal: the lesson's twin is slower)."""
+    return lstm_cell_at()
