@@ -53,7 +53,7 @@ def kernel_agreement(seed: int, n: int = 16, L: int = 1024, trials: int = 5) -> 
 
 
 def fft_vs_scan_times(
-    lengths: list[int], repeats: dict[int, int], d_model: int = 16, d_state: int = 16
+    lengths: list[int], repeats: dict[int, int], d_model: int = 8, d_state: int = 8
 ) -> dict[int, dict]:
     """Interleaved timings of one S4D layer's forward (batch 1): FFT kernel path vs step-by-step scan."""
     torch.manual_seed(0)
