@@ -111,7 +111,9 @@ def gcn_norm_sparse(edge_index: torch.Tensor, num_nodes: int) -> torch.Tensor:
     src, dst = ei
     deg = torch.zeros(num_nodes).index_add_(0, dst, torch.ones(ei.shape[1]))
     w = deg[dst].rsqrt() * deg[src].rsqrt()
-    return torch.sparse_coo_tensor(torch.stack([dst, src]), w, (num_nodes, num_nodes)).coalesce()
+    return torch.sparse_coo_tensor(
+        torch.stack([dst, src]), w, (num_nodes, num_nodes), check_invariants=True
+    ).coalesce()
 
 
 class GraphConv(nn.Module):
