@@ -95,3 +95,26 @@ def test_block_and_stack_shapes_and_grad():
     assert attn_only.mlp is None
     with pytest.raises(ValueError, match="mlp_ratio"):
         BlockConfig(mlp_ratio=-1)
+
+
+def test_benchmarks_run_at_tiny_sizes():
+    from deltalab.bench import attention as b
+
+    assert b.mha_vs_sdpa(batch=1, length=8, embed_dim=16, num_heads=2, repeats=2).ratio > 0
+    mem = b.linear_attention_memory(length=64, head_dim=8)
+    assert mem.candidate > 0 and mem.baseline >= 64 * 64 * 4
+    assert b.linear_attention_time(length=32, head_dim=8, repeats=2).ratio > 0
+    assert b.ridge_incremental(key_dim=8, value_dim=4, repeats=2).ratio > 0
+    assert b.transformer_mfu(embed_dim=16, num_layers=1, batch=2, length=8, repeats=2).candidate > 0
+
+
+def test_peak_memory_counts_live_tensors():
+    from deltalab.analysis.memory import peak_memory
+
+    def f() -> torch.Tensor:
+        a = torch.ones(1024, 256)  # 1 MiB
+        b = a * 2  # 1 MiB, both alive
+        del a
+        return b.sum()
+
+    assert peak_memory(f) == 2 * 2**20  # a and b; the 4-byte sum comes after a is freed

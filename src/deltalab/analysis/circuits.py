@@ -53,7 +53,7 @@ class AttnOnlyTransformer(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.embed = nn.Embedding(cfg.vocab_size, cfg.embed_dim)
-        self.pos = nn.Parameter(torch.randn(cfg.max_len, cfg.embed_dim) * 0.1)
+        self.pos = nn.Parameter(torch.randn(cfg.max_len, cfg.embed_dim))
         self.layers = nn.ModuleList(
             MultiheadAttention(cfg.embed_dim, cfg.num_heads) for _ in range(cfg.num_layers)
         )

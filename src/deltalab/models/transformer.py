@@ -94,9 +94,9 @@ class SequenceTransformer(nn.Module):
             if cfg.vocab_size
             else nn.Linear(cfg.in_features, cfg.embed_dim)
         )
-        self.pos = (
-            nn.Parameter(torch.randn(cfg.max_len, cfg.embed_dim) * 0.02) if cfg.pos == "learned" else None
-        )
+        # N(0, 1) like nn.Embedding's tokens: at GPT's 0.02 the positions are drowned by the tokens
+        # and position-routed tasks (reversal) stall for hundreds of steps
+        self.pos = nn.Parameter(torch.randn(cfg.max_len, cfg.embed_dim)) if cfg.pos == "learned" else None
         self.stack = TransformerStack(cfg.block(), cfg.num_layers)
         self.head = nn.Linear(cfg.embed_dim, cfg.out_dim)
 
