@@ -83,6 +83,23 @@ def equivariance_error(graph: Graph, seed: int) -> float:
     return err
 
 
+def train_gcn(
+    graph: Graph, adj: torch.Tensor, mask: torch.Tensor, seed: int, epochs: int = 200
+) -> torch.Tensor:
+    """Full-batch Adam on the labelled nodes (``mask``) of a 2-layer GCN; predicted classes (N,)."""
+    torch.manual_seed(seed)
+    model = GCN(graph.x.shape[1], [16], graph.num_classes, dropout=0.5)
+    opt = torch.optim.Adam(model.parameters(), lr=0.01, weight_decay=5e-4)
+    for _ in range(epochs):
+        loss = F.cross_entropy(model(graph.x, adj)[mask], graph.y[mask])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    with torch.no_grad():
+        return model(graph.x, adj).argmax(-1)
+
+
 def node_classification(
     graph: Graph, per_class: int, draws: int, seed: int, epochs: int = 200
 ) -> list[float]:
@@ -92,17 +109,7 @@ def node_classification(
     accs = []
     for draw in range(draws):
         mask = labelled_nodes(graph.y, per_class, seed=seed + draw)
-        torch.manual_seed(seed + draw)
-        model = GCN(graph.x.shape[1], [16], graph.num_classes, dropout=0.5)
-        opt = torch.optim.Adam(model.parameters(), lr=0.01, weight_decay=5e-4)
-        for _ in range(epochs):
-            loss = F.cross_entropy(model(graph.x, adj)[mask], graph.y[mask])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        model.eval()
-        with torch.no_grad():
-            pred = model(graph.x, adj).argmax(-1)
+        pred = train_gcn(graph, adj, mask, seed + draw, epochs)
         accs.append((pred[~mask] == graph.y[~mask]).float().mean().item())
     return accs
 
@@ -138,17 +145,7 @@ def gnn(ctx: Context):
     pos = nx.spring_layout(g, seed=0)
     adj = gcn_norm_dense(to_dense_adj(kc.edge_index, kc.num_nodes))
     mask = labelled_nodes(kc.y, 2, seed=ctx.seed)
-    torch.manual_seed(ctx.seed)
-    model = GCN(kc.num_nodes, [16], 2)
-    opt = torch.optim.Adam(model.parameters(), lr=0.01, weight_decay=5e-4)
-    for _ in range(200):
-        loss = F.cross_entropy(model(kc.x, adj)[mask], kc.y[mask])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    model.eval()
-    with torch.no_grad():
-        pred = model(kc.x, adj).argmax(-1)
+    pred = train_gcn(kc, adj, mask, ctx.seed)
     nx.draw_networkx(
         g,
         pos,

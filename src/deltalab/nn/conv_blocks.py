@@ -132,7 +132,14 @@ class Inception(nn.Module):
         return torch.cat([b(x) for b in branches], dim=1)  # (B, c1+c3+c5+pool_proj, H, W)
 
 
-def _shortcut(in_channels: int, out_channels: int, stride: int, norm_layer: NormLayer) -> nn.Module:
+def _shortcut(
+    in_channels: int, out_channels: int, stride: int, norm_layer: NormLayer, residual: bool
+) -> nn.Module | None:
+    """Identity, or 1×1 conv + norm where the shape changes; None for a plain (non-residual) block."""
+    if stride < 1:
+        raise ValueError(f"stride must be >= 1, got {stride}")
+    if not residual:
+        return None
     if stride == 1 and in_channels == out_channels:
         return nn.Identity()
     return nn.Sequential(
@@ -156,14 +163,12 @@ class BasicBlock(nn.Module):
     ) -> None:
         super().__init__()
         _check_channels(in_channels=in_channels, out_channels=out_channels)
-        if stride < 1:
-            raise ValueError(f"stride must be >= 1, got {stride}")
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
         self.bn1 = norm_layer(out_channels)
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
         self.bn2 = norm_layer(out_channels)
         self.relu = nn.ReLU()
-        self.shortcut = _shortcut(in_channels, out_channels, stride, norm_layer) if residual else None
+        self.shortcut = _shortcut(in_channels, out_channels, stride, norm_layer, residual)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
@@ -190,8 +195,6 @@ class BottleneckBlock(nn.Module):
     ) -> None:
         super().__init__()
         _check_channels(in_channels=in_channels, mid_channels=mid_channels, out_channels=out_channels)
-        if stride < 1:
-            raise ValueError(f"stride must be >= 1, got {stride}")
         self.body = nn.Sequential(
             nn.Conv2d(in_channels, mid_channels, 1, bias=False),
             norm_layer(mid_channels),
@@ -203,7 +206,7 @@ class BottleneckBlock(nn.Module):
             norm_layer(out_channels),
         )
         self.relu = nn.ReLU()
-        self.shortcut = _shortcut(in_channels, out_channels, stride, norm_layer) if residual else None
+        self.shortcut = _shortcut(in_channels, out_channels, stride, norm_layer, residual)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.body(x)
