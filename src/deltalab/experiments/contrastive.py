@@ -41,7 +41,8 @@ def probe_every(
     def on_step(step: int, _model: nn.Module) -> None:
         if (step + 1) % k == 0:
             curve.append([step + 1, probe(encoder, d, seed, draws=2)])
-            encoder.train()
+            if isinstance(encoder, nn.Module):
+                encoder.train()
 
     return on_step
 
