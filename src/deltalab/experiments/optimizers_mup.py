@@ -256,14 +256,14 @@ def parabola_argmin(log2_lrs: list[float], losses: list[float]) -> float:
 )
 def mup_lr_transfer(ctx: Context) -> Any:
     """`deltalab run mup-lr-transfer` — claim mup-lr-transfer. Expected: Adam on an mnist1d MLP (input,
-    one hidden matrix, μP or plain readout), 100 steps of batch 64, LR grid 2⁻¹¹…2⁻⁵; the best
+    one hidden matrix, μP or plain readout), 100 steps of batch 64, LR grid 2⁻¹⁰…2⁻⁶; the best
     log₂ LR per width from a parabola through the grid minimum and its neighbours. μP: drift
     between widths ≤ 2× (measured 1.11×); SP: ≥ 4× is the bar, measured 3.0× — an expected
     failure (the SP optimum moves the predicted way, down with width, but less than 4×).
-    Quick profile: ~28 s (3 widths), full: 5 widths."""
+    Quick profile: ~20 s single-thread CPU (3 widths), full: 5 widths."""
     widths = ctx.pick(quick=[64, 256, 1024], full=[64, 128, 256, 512, 1024])
     steps = ctx.pick(quick=100, full=400)
-    log2_lrs = [float(k) for k in range(-11, -4)]
+    log2_lrs = [float(k) for k in range(-10, -5)]
     d = load_mnist1d()
     best: dict[tuple[bool, int], float] = {}
     curves: dict[str, list[float]] = {}
