@@ -20,13 +20,15 @@ def test_views_are_seeded_shaped_and_random(name):
     assert torch.isfinite(a).all()
 
 
-def test_shift_by_one_pixel_moves_the_image():
+def test_rotation_by_zero_scale_one_keeps_mass_and_rotation_moves_it():
     x = torch.zeros(1, 1, 8, 8)
-    x[0, 0, 4, 4] = 1.0
+    x[0, 0, 1:7, 3:5] = 1.0  # a vertical bar
     cfg = AugmentConfig(
-        crop_scale=(1.0, 1.0), max_shift=0.0, max_rotation=0.0, noise_std=0.0, gain=(1, 1), cutout=0
+        crop_scale=(1.0, 1.0), max_shift=0, max_rotation=90, noise_std=0, gain=(1, 1), cutout=0
     )
-    assert torch.allclose(Augment(cfg)(x), x, atol=1e-6)
+    out = Augment(cfg)(x.expand(16, 1, 8, 8).contiguous(), torch.Generator().manual_seed(0))
+    assert not torch.allclose(out, x.expand_as(out))
+    assert (out.sum((1, 2, 3)) > 0.5 * x.sum()).all()
 
 
 def test_full_cutout_zeroes_a_square():

@@ -66,7 +66,7 @@ def autoencoder_pca(ctx: Context):
     grid = torch.cat(
         [torch.cat([pcs[:, i].view(8, 8), out["wd"]["w2"][:, i].view(8, 8)], 0) for i in range(k)], 1
     )
-    axes[1].imshow(grid.cpu(), cmap="RdBu")
+    axes[1].imshow(grid.cpu().numpy(), cmap="RdBu")
     axes[1].set(title="top: PCA components; bottom: decoder columns (weight decay)")
     axes[1].axis("off")
     ctx.savefig(fig)
@@ -122,7 +122,8 @@ def denoising_masking(ctx: Context):
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), gridspec_kw={"width_ratios": [2, 1]})
     rows = [d.x_test[:8], *recons.values()]
     axes[0].imshow(
-        torch.cat([torch.cat([r[i].view(8, 8) for i in range(8)], 1) for r in rows], 0).cpu(), cmap="gray"
+        torch.cat([torch.cat([r[i].view(8, 8) for i in range(8)], 1) for r in rows], 0).cpu().numpy(),
+        cmap="gray",
     )
     axes[0].set(title="test digits; reconstructions: plain, noise, mask (rows)")
     axes[0].axis("off")

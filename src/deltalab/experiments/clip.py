@@ -41,7 +41,7 @@ def clip(ctx: Context):
         "zero_shot_heldout_mean": sum(held) / len(held),
         "zero_shot_heldout_min": min(held),
         "zero_shot_train_phrasings_mean": sum(seen) / len(seen),
-        "logit_scale": float(model.logit_scale),
+        "logit_scale": model.logit_scale.item(),
         "chance": 0.1,
     }
     ctx.log(
@@ -52,7 +52,7 @@ def clip(ctx: Context):
         class_img = torch.stack([img[d.y_test == c].mean(0) for c in range(10)])  # (10, E)
         prompts = model.encode_text([caption(c, HELD_OUT_TEMPLATES[0], False) for c in range(10)])
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [1, 1.4]})
-    im = axes[0].imshow((class_img @ prompts.T).cpu(), cmap="viridis")
+    im = axes[0].imshow((class_img @ prompts.T).cpu().numpy(), cmap="viridis")
     axes[0].set(
         xlabel=f'prompt "{HELD_OUT_TEMPLATES[0]}" for digit',
         ylabel="test images of digit",

@@ -75,6 +75,18 @@ def embedding_figure(
     ctx.savefig(fig, suffix)
 
 
+def collapse_figure(ctx: Context, std0: torch.Tensor, std1: torch.Tensor, method: str) -> None:
+    """Histogram of the per-dimension std of normalized embeddings at init and after ``method``."""
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    ax.hist([std0.cpu().numpy(), std1.cpu().numpy()], bins=30, label=["at init", f"after {method}"])
+    ax.axvline(std1.numel() ** -0.5, color="k", ls="--", lw=0.9, label="1/sqrt(D) (fully spread)")
+    ax.set(
+        xlabel="std of a dimension of f/|f|", ylabel="dimensions", title="collapse check: per-dimension std"
+    )
+    ax.legend()
+    ctx.savefig(fig, "std")
+
+
 @experiment(
     chapter="S",
     title="SimCLR: contrastive views teach features a few labels can read",
@@ -213,14 +225,7 @@ def byol(ctx: Context):
         curve,
         {"random encoder": metrics["probe_random"]},
     )
-    fig, ax = plt.subplots(figsize=(6, 3.2))
-    ax.hist([std0.cpu().numpy(), std1.cpu().numpy()], bins=30, label=["at init", "after BYOL"])
-    ax.axvline(std1.numel() ** -0.5, color="k", ls="--", lw=0.9, label="1/sqrt(D) (fully spread)")
-    ax.set(
-        xlabel="std of a dimension of h/|h|", ylabel="dimensions", title="collapse check: per-dimension std"
-    )
-    ax.legend()
-    ctx.savefig(fig, "std")
+    collapse_figure(ctx, std0, std1, "BYOL")
     return ctx.result(
         metrics,
         [Bar("embedding_std_ratio", ">", 0.5), Bar("gain_over_random_points", ">=", 2.0)],
