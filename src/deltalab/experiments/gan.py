@@ -53,7 +53,7 @@ def gan(ctx: Context):
     of samples near a mode (measured 8 modes, ~85%); digits: judge-confident ≥ 70% and class entropy
     ≥ 2 bits (measured ~40% confident in quick: an honest expected failure). Quick: ~45 s CPU."""
     g = torch.Generator().manual_seed(ctx.seed + 1)
-    ring_cfg = GANConfig(steps=ctx.pick(2500, 6000), batch_size=256, lr_g=1e-3, lr_d=1e-3, r1_gamma=0.05)
+    ring_cfg = GANConfig(steps=ctx.pick(2000, 6000), batch_size=128, lr_g=1e-3, lr_d=1e-3, r1_gamma=0.05)
     G = Generator(8, 2, hidden=128).to(ctx.device)
     D = Discriminator(2, hidden=128).to(ctx.device)
     ring_hist = train_gan(
@@ -64,7 +64,7 @@ def gan(ctx: Context):
     cov = mode_coverage(pts, ring_centers(), RING_STD)
     ctx.log(f"ring: {cov}")
 
-    dig_cfg = GANConfig(steps=ctx.pick(1500, 8000), batch_size=128, lr_g=1e-3, lr_d=1e-3)
+    dig_cfg = GANConfig(steps=ctx.pick(1000, 8000), batch_size=128, lr_g=1e-3, lr_d=1e-3)
     Gd = Generator(16, 64, hidden=256, out="sigmoid").to(ctx.device)
     Dd = Discriminator(64, hidden=256).to(ctx.device)
     dig_hist = train_gan(Gd, Dd, digits_sampler(ctx, g, labels=False), dig_cfg, g)

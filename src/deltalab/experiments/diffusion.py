@@ -1,0 +1,231 @@
+"""Chapter G: DDPM (schedule, closed-form noising, 2-D and digits samples) and latent diffusion."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+from scipy.stats import ks_2samp
+
+from deltalab.data import load_digits
+from deltalab.data.toy2d import sample_toy2d
+from deltalab.eval.generative import sliced_wasserstein, sliced_wasserstein_floor
+from deltalab.eval.judge import cached_judge, judge_scores
+from deltalab.experiments.gan import sample_grid
+from deltalab.lab import Bar, Context, experiment
+from deltalab.lab.plot import plt
+from deltalab.models.diffusion import MLPDenoiser, NoiseSchedule, train_diffusion
+from deltalab.models.latent_diffusion import LatentAutoencoder, LatentDiffusion, train_autoencoder
+from deltalab.models.unet import UNet
+
+ALPHA_BAR_REF = {0: 0.9999, 99: 0.8970, 499: 0.07859, 999: 4.036e-5}  # linear 1e-4 → 0.02, T = 1000
+DDIM_STEPS = 50
+
+
+def pixel_ddpm(ctx: Context) -> tuple[UNet, NoiseSchedule, list[float]]:
+    """The U-Net DDPM on digits scaled to [−1, 1], trained once per run (shared with latent-diffusion)."""
+
+    def build() -> tuple[UNet, NoiseSchedule, list[float]]:
+        torch.manual_seed(ctx.seed + 10)
+        g = torch.Generator().manual_seed(ctx.seed + 10)
+        x = load_digits(images=True).x_train.to(ctx.device) * 2 - 1  # (N, 1, 8, 8)
+        model = UNet(base_channels=16, emb_dim=32).to(ctx.device)
+        schedule = NoiseSchedule()
+        losses = train_diffusion(
+            model, schedule, x, steps=ctx.pick(600, 8000), batch_size=64, lr=2e-3, generator=g
+        )
+        return model.eval(), schedule, losses
+
+    return ctx.cached(("ddpm-digits-unet",), build)
+
+
+def closed_form_vs_iterated(schedule: NoiseSchedule, seed: int, n: int = 4000) -> dict[str, float]:
+    """Two-sample KS p-values (min over t ∈ {99, 499} and both coordinates) of closed form vs iteration."""
+    x0 = sample_toy2d("moons", 1, seed=seed)[0].expand(n, 2)  # one fixed x_0, n noisings
+    g = torch.Generator().manual_seed(seed)
+    pvals, mean_err = [], 0.0
+    for t in (99, 499):
+        it = schedule.iterate_noising(x0, t, generator=g)
+        cf = schedule.q_sample(x0, torch.full((n,), t), torch.randn(n, 2, generator=g))
+        pvals += [float(ks_2samp(it[:, d].numpy(), cf[:, d].numpy()).pvalue) for d in range(2)]
+        mean_err = max(mean_err, float((it.mean(0) - cf.mean(0)).abs().max()))
+    return {"noising_ks_min_pvalue": min(pvals), "noising_mean_abs_diff": mean_err}
+
+
+@experiment(
+    chapter="G",
+    title="DDPM: linear β schedule, ε-prediction, U-Net with sinusoidal time embedding",
+    claim="a linear β schedule (1e-4→0.02), ε-prediction loss, U-Net with sinusoidal time embedding; "
+    "q(x_t given x_0) in closed form",
+    expected="fail",
+    reason="quick budget (600 U-Net steps) gives ~20% judge-confident digits (bar 70%); schedule, noising and 2-D parts pass",
+)
+def ddpm(ctx: Context):
+    """`deltalab run ddpm` — claim ddpm. Expected: ᾱ at t = 0, 99, 499, 999 within 1e-3 (relative) of
+    0.9999, 0.8970, 0.07859, 4.036e-5; closed-form vs iterated noising: KS p ≥ 0.01; moons samples
+    (1000-step ancestral) SW ≤ 2× the data-vs-data floor (n = 1000); digits (DDIM, 50 steps) judge-
+    confident ≥ 70%, class entropy ≥ 2 bits — fails in quick (measured ~20%). Quick: ~40 s CPU."""
+    schedule = NoiseSchedule()
+    rel = max(abs(schedule.alpha_bars[t].item() - v) / v for t, v in ALPHA_BAR_REF.items())
+    noising = closed_form_vs_iterated(schedule, ctx.seed)
+
+    g = torch.Generator().manual_seed(ctx.seed + 3)
+    n = 1000
+    x2 = sample_toy2d("moons", 4000, seed=ctx.seed + 5)[0]
+    mu, sd = x2.mean(0), x2.std(0)
+    den = MLPDenoiser(2, hidden=128, depth=3).to(ctx.device)
+    losses_2d = train_diffusion(
+        den, schedule, ((x2 - mu) / sd).to(ctx.device), ctx.pick(3000, 10000), 256, 2e-3, g
+    )
+    xs = schedule.sample_ancestral(den.eval(), (n, 2), ctx.device, g).cpu() * sd + mu
+    fresh = sample_toy2d("moons", n, seed=ctx.seed + 77)[0]
+    sw = sliced_wasserstein(xs, fresh, generator=torch.Generator().manual_seed(ctx.seed))
+    floor = sliced_wasserstein_floor(lambda k, s: sample_toy2d("moons", k, seed=s)[0], n, seed=ctx.seed)
+    ctx.log(f"2-D: SW {sw:.4f}, floor {floor:.4f}")
+
+    unet, _, losses = pixel_ddpm(ctx)
+    imgs = (schedule.sample_ddim(unet, (400, 1, 8, 8), DDIM_STEPS, ctx.device, g, clip=1.0) + 1) / 2
+    scores = judge_scores(cached_judge(ctx), imgs)
+    ctx.log(f"digits: {scores}")
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    axes[0].scatter(fresh[:, 0], fresh[:, 1], s=2, alpha=0.4, label="data")
+    axes[0].scatter(xs[:, 0], xs[:, 1], s=2, alpha=0.4, label="DDPM")
+    axes[0].set(title=f"moons: SW {sw:.3f} (floor {floor:.3f})")
+    axes[0].legend(fontsize=7)
+    axes[1].plot(losses_2d, lw=0.5, label="2-D MLP")
+    axes[1].plot(losses, lw=0.5, label="digits U-Net")
+    axes[1].set(title="ε-prediction loss", xlabel="step", yscale="log")
+    axes[1].legend(fontsize=7)
+    ts = torch.arange(schedule.timesteps)
+    axes[2].plot(ts, schedule.alpha_bars, label="ᾱ_t")
+    axes[2].plot(ts, schedule.betas / schedule.beta_end, label="β_t / β_max")
+    axes[2].set(title="linear schedule", xlabel="t")
+    axes[2].legend(fontsize=7)
+    ctx.savefig(fig)
+    x0 = load_digits(images=True).x_test[:6].to(ctx.device) * 2 - 1
+    fig, grid = plt.subplots(6, 6, figsize=(5, 5))
+    for j, t in enumerate((0, 99, 249, 499, 749, 999)):
+        xt = schedule.q_sample(
+            x0, torch.full((6,), t, device=ctx.device), torch.randn(x0.shape, generator=g).to(x0)
+        )
+        for i in range(6):
+            grid[i, j].imshow(((xt[i, 0] + 1) / 2).clamp(0, 1).cpu().numpy(), cmap="gray_r", vmin=0, vmax=1)
+            grid[i, j].axis("off")
+        grid[0, j].set_title(f"t={t}", fontsize=8)
+    ctx.savefig(fig, suffix="noising")
+    fig, grid = plt.subplots(4, 10, figsize=(8, 3.4))
+    sample_grid(
+        grid, imgs, f"DDPM digits (DDIM {DDIM_STEPS}): {scores['confident_frac']:.0%} judge-confident"
+    )
+    ctx.savefig(fig, suffix="samples")
+    ctx.series("digits_loss", losses[::5])
+
+    metrics = {
+        "alpha_bar_max_rel_err": rel,
+        **noising,
+        "sw_2d": sw,
+        "sw_2d_floor": floor,
+        "sw_2d_over_floor": sw / floor,
+        "digits_confident_frac": scores["confident_frac"],
+        "digits_class_entropy_bits": scores["class_entropy_bits"],
+        "digits_junk_frac": scores["junk_frac"],
+    }
+    bars = [
+        Bar("alpha_bar_max_rel_err", "<=", 1e-3),
+        Bar("noising_ks_min_pvalue", ">=", 0.01),
+        Bar("sw_2d_over_floor", "<=", 2.0),
+        Bar("digits_confident_frac", ">=", 0.7),
+        Bar("digits_class_entropy_bits", ">=", 2.0),
+    ]
+    return ctx.result(
+        metrics,
+        bars,
+        bar="schedule values; closed form = iterated noising (KS p >= 0.01); 2-D SW <= 2x data floor; digits "
+        "judge confidence >= 0.9 on >= 70% and class entropy >= 2 bits",
+        config={"unet_steps": len(losses), "mlp_steps": len(losses_2d), "ddim_steps": DDIM_STEPS, "n_2d": n},
+    )
+
+
+def _median_time(fn, repeats: int = 3) -> float:
+    ts = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts)
+
+
+@experiment(
+    chapter="G",
+    title="Latent diffusion samples faster at similar quality",
+    claim="diffusing in an autoencoder's latent space samples faster at similar quality",
+)
+def latent_diffusion(ctx: Context):
+    """`deltalab run latent-diffusion` — claim latent-diffusion. Expected: at equal DDIM steps (50),
+    latent sampling ≥ 2× faster than the pixel U-Net (timed side by side, interleaved, median of 3);
+    judge-confident share of latent samples no more than 10 points below the pixel model's.
+    Quick: ~40 s CPU (the pixel DDPM is shared with ddpm when both run in one process)."""
+    g = torch.Generator().manual_seed(ctx.seed + 4)
+    torch.manual_seed(ctx.seed + 4)
+    x = load_digits().x_train.to(ctx.device)  # (N, 64)
+    ae = LatentAutoencoder(64, latent_dim=8).to(ctx.device)
+    ae_losses = train_autoencoder(ae, x, ctx.pick(1500, 5000), generator=g)
+    with torch.no_grad():
+        z = ae.encode(x)
+    z_mean, z_std = z.mean(0), z.std(0)
+    den = MLPDenoiser(8, hidden=256, depth=3).to(ctx.device)
+    lat_losses = train_diffusion(
+        den, NoiseSchedule(), (z - z_mean) / z_std, ctx.pick(3000, 10000), 256, 2e-3, g
+    )
+    ldm = LatentDiffusion(ae, den.eval(), z_mean, z_std).eval()
+    unet, schedule, _ = pixel_ddpm(ctx)
+
+    n = 400
+    out: dict[str, torch.Tensor] = {}
+
+    def pixel() -> None:
+        out["pixel"] = (schedule.sample_ddim(unet, (n, 1, 8, 8), DDIM_STEPS, ctx.device, g, clip=1.0) + 1) / 2
+
+    def latent() -> None:
+        out["latent"] = ldm.sample(schedule, n, DDIM_STEPS, g)
+
+    times = {"pixel": [], "latent": []}
+    for _ in range(3):  # interleaved pairs
+        times["pixel"].append(_median_time(pixel, 1))
+        times["latent"].append(_median_time(latent, 1))
+    t_pix, t_lat = statistics.median(times["pixel"]), statistics.median(times["latent"])
+    judge = cached_judge(ctx)
+    s_pix, s_lat = judge_scores(judge, out["pixel"]), judge_scores(judge, out["latent"])
+    ctx.log(f"pixel {t_pix:.3f}s {s_pix}; latent {t_lat:.3f}s {s_lat}")
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    axes[0].bar(["pixel U-Net", "latent MLP"], [t_pix, t_lat])
+    axes[0].set(title=f"sampling {n} digits, {DDIM_STEPS} DDIM steps", ylabel="seconds")
+    axes[1].plot(ae_losses, lw=0.5, label="autoencoder recon.")
+    axes[1].plot(lat_losses, lw=0.5, label="latent ε loss")
+    axes[1].set(yscale="log", xlabel="step")
+    axes[1].legend(fontsize=7)
+    ctx.savefig(fig)
+    fig, grid = plt.subplots(4, 10, figsize=(8, 3.4))
+    sample_grid(grid, out["latent"], f"latent diffusion: {s_lat['confident_frac']:.0%} judge-confident")
+    ctx.savefig(fig, suffix="samples")
+
+    metrics = {
+        "sample_seconds_pixel": t_pix,
+        "sample_seconds_latent": t_lat,
+        "sampling_speedup": t_pix / t_lat,
+        "confident_frac_pixel": s_pix["confident_frac"],
+        "confident_frac_latent": s_lat["confident_frac"],
+        "quality_drop_points": 100 * (s_pix["confident_frac"] - s_lat["confident_frac"]),
+        "ae_recon_mse": sum(ae_losses[-50:]) / 50,
+    }
+    bars = [Bar("sampling_speedup", ">=", 2.0), Bar("quality_drop_points", "<=", 10.0)]
+    return ctx.result(
+        metrics,
+        bars,
+        bar="latent sampling >= 2x faster (timing margin) at equal DDIM steps; judge-confident share within "
+        "10 points below the pixel DDPM's",
+        config={"ddim_steps": DDIM_STEPS, "latent_dim": 8, "n_samples": n},
+    )

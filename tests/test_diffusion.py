@@ -1,0 +1,78 @@
+import pytest
+import torch
+from scipy.stats import ks_2samp
+
+from deltalab.models.diffusion import MLPDenoiser, NoiseSchedule, train_diffusion
+from deltalab.models.latent_diffusion import LatentAutoencoder, LatentDiffusion
+
+
+def test_linear_schedule_alpha_bar_values():
+    s = NoiseSchedule()
+    ref = {0: 0.9999, 99: 0.8970, 499: 0.07859, 999: 4.036e-5}
+    for t, v in ref.items():
+        assert s.alpha_bars[t].item() == pytest.approx(v, rel=2e-4)
+    assert s.betas[0].item() == pytest.approx(1e-4) and s.betas[-1].item() == pytest.approx(0.02)
+
+
+@pytest.mark.parametrize("t", [9, 99, 499])
+def test_closed_form_equals_iterated_noising_in_distribution(t):
+    s = NoiseSchedule()
+    n = 3000
+    x0 = torch.tensor([[1.5, -0.5]]).expand(n, 2)
+    g = torch.Generator().manual_seed(t)
+    it = s.iterate_noising(x0, t, generator=g)
+    cf = s.q_sample(x0, torch.full((n,), t), torch.randn(n, 2, generator=g))
+    ab = s.alpha_bars[t].item()
+    for d in range(2):
+        assert ks_2samp(it[:, d].numpy(), cf[:, d].numpy()).pvalue > 1e-3
+        assert it[:, d].mean().item() == pytest.approx(ab**0.5 * x0[0, d].item(), abs=0.06)
+        assert it[:, d].std().item() == pytest.approx((1 - ab) ** 0.5, rel=0.06)
+
+
+@pytest.mark.parametrize("kw", [{"timesteps": 0}, {"beta_start": 0.0}, {"beta_start": 0.1, "beta_end": 0.01}])
+def test_schedule_rejects_bad_values(kw):
+    with pytest.raises(ValueError, match="got"):
+        NoiseSchedule(**kw)
+
+
+def test_samplers_shapes_and_ddim_steps_validation():
+    s = NoiseSchedule(timesteps=50)
+    model = MLPDenoiser(2, hidden=16, depth=1)
+    g = torch.Generator().manual_seed(0)
+    assert s.sample_ancestral(model, (7, 2), generator=g).shape == (7, 2)
+    assert s.sample_ddim(model, (7, 2), steps=10, generator=g).shape == (7, 2)
+    with pytest.raises(ValueError, match="51"):
+        s.sample_ddim(model, (7, 2), steps=51)
+
+
+def test_perfect_denoiser_recovers_point_mass():
+    """With data = one point c, the exact ε is (x_t − √ᾱ c)/√(1 − ᾱ); both samplers must land on c."""
+    s = NoiseSchedule(timesteps=200)
+    c = torch.tensor([0.7, -1.2])
+
+    def eps(x, t):
+        ab = s.alpha_bars[t].float()[:, None]
+        return (x - ab.sqrt() * c) / (1 - ab).sqrt()
+
+    g = torch.Generator().manual_seed(0)
+    assert torch.allclose(s.sample_ddim(eps, (5, 2), steps=20, generator=g), c.expand(5, 2), atol=1e-3)
+    assert torch.allclose(s.sample_ancestral(eps, (5, 2), generator=g), c.expand(5, 2), atol=1e-3)
+
+
+def test_training_lowers_loss_on_2d():
+    torch.manual_seed(0)
+    s = NoiseSchedule()
+    data = torch.randn(512, 2) * 0.1 + 1.0
+    losses = train_diffusion(
+        MLPDenoiser(2, hidden=32, depth=2), s, data, 300, 128, 2e-3, torch.Generator().manual_seed(0)
+    )
+    assert sum(losses[-30:]) / 30 < 0.8 * sum(losses[:30]) / 30
+
+
+def test_latent_diffusion_sample_shape_and_ae_validation():
+    ae = LatentAutoencoder(64, latent_dim=4)
+    ldm = LatentDiffusion(ae, MLPDenoiser(4, hidden=16, depth=1), torch.zeros(4), torch.ones(4))
+    x = ldm.sample(NoiseSchedule(timesteps=20), 3, steps=5, generator=torch.Generator().manual_seed(0))
+    assert x.shape == (3, 1, 8, 8) and torch.isfinite(x).all()
+    with pytest.raises(ValueError, match="64"):
+        LatentAutoencoder(64, latent_dim=64)

@@ -1,0 +1,71 @@
+import pytest
+import torch
+
+from deltalab.models.gan import Discriminator, GANConfig, Generator, train_gan
+
+
+def _real(n):
+    return torch.randn(n, 2) + 3.0, None
+
+
+@pytest.mark.parametrize("d_steps", [1, 3])
+def test_gan_step_bookkeeping(d_steps):
+    torch.manual_seed(0)
+    G, D = Generator(4, 2, hidden=16), Discriminator(2, hidden=16)
+    cfg = GANConfig(steps=7, batch_size=8, d_steps=d_steps, r1_gamma=0.1)
+    hist = train_gan(G, D, _real, cfg, torch.Generator().manual_seed(0))
+    assert all(len(v) == 7 for v in hist.values())
+    assert cfg.history is hist
+    assert all(0 <= v <= 1 for v in hist["d_real"] + hist["d_fake"])
+
+
+def test_update_counts_match_d_steps(monkeypatch):
+    calls = {"n": 0}
+    orig = torch.optim.Adam.step
+
+    def counting(self, *a, **k):
+        calls["n"] += 1
+        return orig(self, *a, **k)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", counting)
+    train_gan(
+        Generator(4, 2, hidden=8),
+        Discriminator(2, hidden=8),
+        _real,
+        GANConfig(steps=5, batch_size=4, d_steps=2),
+    )
+    assert calls["n"] == 5 * (2 + 1)
+
+
+def test_nonsaturating_generator_moves_toward_data():
+    torch.manual_seed(0)
+    G, D = Generator(4, 2, hidden=32), Discriminator(2, hidden=32)
+    train_gan(
+        G,
+        D,
+        _real,
+        GANConfig(steps=300, batch_size=64, lr_g=2e-3, lr_d=2e-3),
+        torch.Generator().manual_seed(0),
+    )
+    with torch.no_grad():
+        m = G(torch.randn(500, 4)).mean(0)
+    assert torch.allclose(m, torch.full((2,), 3.0), atol=1.0)
+
+
+def test_conditional_models_need_labels_and_shapes():
+    G = Generator(8, 64, num_classes=10, out="sigmoid")
+    D = Discriminator(64, num_classes=10, spectral_norm=True)
+    y = torch.arange(4)
+    x = G(torch.randn(4, 8), y)
+    assert x.shape == (4, 64) and ((x >= 0) & (x <= 1)).all()
+    assert D(x, y).shape == (4,)
+    with pytest.raises(ValueError, match="labels"):
+        G(torch.randn(4, 8))
+    with pytest.raises(ValueError, match="labels"):
+        D(x)
+
+
+@pytest.mark.parametrize("kw", [{"steps": 0}, {"d_steps": 0}, {"r1_gamma": -1.0}])
+def test_gan_config_rejects_bad_values(kw):
+    with pytest.raises(ValueError, match="got"):
+        GANConfig(**kw)
