@@ -63,3 +63,78 @@ def pg_estimators(ctx: Context):
         bar="both estimators within 3 SE of the exact gradient; reparam lower variance for x², score lower for sin(20x)",
         config={"samples": n, "mu": mu, "sigma": sigma, "k": k},
     )
+
+
+@experiment(
+    chapter="P",
+    title="REINFORCE balances the pole; a learned baseline lowers the gradient variance",
+    claim="the policy gradient (sample an action, treat it as the teacher, weight by the return) learns; "
+    "a baseline lowers variance",
+)
+def reinforce(ctx: Context):
+    """`deltalab run reinforce` — claim reinforce. Expected: REINFORCE with a learned baseline
+    reaches a mean return ≥ 195 (quick; full: ≥ 475) over 20 fresh episodes of its stochastic
+    policy on CartPole-v1 (measured ~370–470 over seeds 0–2, ~330 episodes); at the trained policy,
+    the total variance of single-episode gradient estimates with the baseline is below that without
+    (measured ratio 0.78 at seed 0). Quick profile: ~8 s CPU."""
+    import torch
+
+    from deltalab.rl.reinforce import (
+        ReinforceConfig,
+        collect,
+        evaluate_policy,
+        per_episode_grads,
+        train_reinforce,
+    )
+
+    env_id = "CartPole-v1"
+    bar_return = ctx.pick(quick=195.0, full=475.0)
+    cfg = ReinforceConfig(
+        updates=ctx.pick(quick=150, full=400), target_return=ctx.pick(quick=475.0, full=495.0)
+    )
+    policy, value, log = train_reinforce(env_id, cfg, seed=ctx.seed)
+    returns = evaluate_policy(env_id, policy, 20, seed=ctx.seed + 777)
+    ctx.log(f"with baseline: {log['episodes'][-1]} episodes, eval mean {returns.mean():.1f}")
+    cfg_nb = ReinforceConfig(updates=len(log["update"]), baseline=False, target_return=cfg.target_return)
+    _, _, log_nb = train_reinforce(env_id, cfg_nb, seed=ctx.seed)
+
+    import gymnasium as gym
+
+    n_var = ctx.pick(quick=48, full=200)
+    batch = collect(
+        [gym.make(env_id) for _ in range(n_var)], policy, cfg.gamma, np.random.default_rng(ctx.seed + 5)
+    )
+    g_base = per_episode_grads(policy, batch, value)  # (N, P)
+    g_none = per_episode_grads(policy, batch, None)
+    var_base = float(g_base.var(dim=0).sum())
+    var_none = float(g_none.var(dim=0).sum())
+    cos = float(torch.nn.functional.cosine_similarity(g_base.mean(0), g_none.mean(0), dim=0))
+    ctx.log(f"gradient variance: baseline {var_base:.3g}, none {var_none:.3g}")
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    axes[0].plot(log["episodes"], log["mean_return"], label="with learned baseline")
+    axes[0].plot(log_nb["episodes"], log_nb["mean_return"], label="no baseline")
+    axes[0].axhline(bar_return, color="k", ls="--", lw=0.8)
+    axes[0].set(xlabel="episodes", ylabel="batch mean return", title="REINFORCE on CartPole-v1")
+    axes[0].legend()
+    axes[1].bar(["no baseline", "learned V(s)"], [var_none, var_base])
+    axes[1].set(yscale="log", ylabel="total variance of 1-episode gradient", title="at the same policy")
+    ctx.savefig(fig)
+    ctx.series("return_with_baseline", [round(x, 2) for x in log["mean_return"]])
+    ctx.series("return_no_baseline", [round(x, 2) for x in log_nb["mean_return"]])
+    metrics = {
+        "eval_mean_return": float(returns.mean()),
+        "eval_min_return": float(returns.min()),
+        "train_episodes": log["episodes"][-1],
+        "final_batch_return_no_baseline": log_nb["mean_return"][-1],
+        "grad_var_baseline": var_base,
+        "grad_var_no_baseline": var_none,
+        "grad_var_ratio_baseline_over_none": var_base / var_none,
+        "mean_grad_cosine": cos,
+    }
+    return ctx.result(
+        metrics,
+        [Bar("eval_mean_return", ">=", bar_return), Bar("grad_var_ratio_baseline_over_none", "<", 1.0)],
+        bar=f"mean return ≥ {bar_return:g} over 20 episodes; gradient variance with a baseline < without, same policy",
+        config={**vars(cfg), "env": env_id, "variance_episodes": n_var},
+    )

@@ -1,0 +1,186 @@
+"""REINFORCE (Williams 1992, "Simple statistical gradient-following algorithms for connectionist RL"),
+with and without a learned state-value baseline (Sutton & Barto 2018, §13.4).
+
+    ∇_θ J = E[ Σ_t ∇_θ log π_θ(A_t | S_t) (G_t - b(S_t)) ],   G_t = Σ_{k≥t} γ^{k-t} R_{k+1}
+
+The course notes' recipe — "sample the action, treat it as the teacher, weight by the return" —
+is exactly this score-function gradient: the cross-entropy loss with the sampled action as the
+label is -log π(A_t | S_t), and scaling it by the return (minus a baseline) gives the surrogate
+whose gradient is the estimator above. The baseline b(s) = V_φ(s) is fit by regression on G_t.
+Shapes: N episodes per batch, T steps, O observation size, A actions.
+Departures: 1. a batch of ``episodes_per_batch`` episodes per update, stepped in lockstep so that
+the policy runs batched; 2. advantages are normalized per batch (a common variance reduction);
+3. Adam instead of plain gradient ascent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class ReinforceConfig:
+    """REINFORCE hyperparameters (CartPole-v1 defaults)."""
+
+    updates: int = 150
+    """policy updates at most"""
+    episodes_per_batch: int = 8
+    """episodes per update"""
+    lr: float = 1e-2
+    """Adam learning rate of the policy"""
+    lr_value: float = 1e-2
+    """Adam learning rate of the baseline"""
+    gamma: float = 0.99
+    """discount γ"""
+    hidden: int = 32
+    """hidden width"""
+    baseline: bool = True
+    """subtract a learned V(s)"""
+    target_return: float = 475.0
+    """stop once a batch's mean return reaches this"""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.gamma <= 1:
+            raise ValueError(f"gamma must be in [0, 1], got {self.gamma}")
+        if self.episodes_per_batch <= 0:
+            raise ValueError(f"episodes_per_batch must be > 0, got {self.episodes_per_batch}")
+
+
+def mlp(in_features: int, hidden: int, out_features: int) -> nn.Module:
+    return nn.Sequential(nn.Linear(in_features, hidden), nn.Tanh(), nn.Linear(hidden, out_features))
+
+
+@dataclass
+class Batch:
+    """Flattened steps of N episodes: obs (ΣT, O), actions (ΣT,), returns-to-go (ΣT,), episode index (ΣT,)."""
+
+    obs: torch.Tensor
+    actions: torch.Tensor
+    returns: torch.Tensor
+    episode: torch.Tensor
+    episode_returns: np.ndarray
+
+
+def collect(envs: list[gym.Env], policy: nn.Module, gamma: float, rng: np.random.Generator) -> Batch:
+    """One episode per env, all stepped together with one batched policy call per step."""
+    n = len(envs)
+    obs = np.stack([env.reset(seed=int(rng.integers(2**31)))[0] for env in envs])  # (N, O)
+    alive = np.ones(n, dtype=bool)
+    trajs: list[list[tuple[np.ndarray, int, float]]] = [[] for _ in range(n)]
+    while alive.any():
+        idx = np.flatnonzero(alive)
+        with torch.no_grad():
+            logits = policy(torch.as_tensor(obs[idx], dtype=torch.float32))  # (n_alive, A)
+        probs = torch.softmax(logits, dim=1).numpy().astype(np.float64)
+        u = rng.random(len(idx))[:, None]
+        actions = (
+            (u > np.cumsum(probs, axis=1)).sum(axis=1).clip(max=probs.shape[1] - 1)
+        )  # inverse-CDF sampling
+        for j, i in enumerate(idx):
+            o2, r, term, trunc, _ = envs[i].step(int(actions[j]))
+            trajs[i].append((obs[i].copy(), int(actions[j]), float(r)))
+            obs[i] = o2
+            if term or trunc:
+                alive[i] = False
+    all_obs, all_act, all_ret, all_ep, ep_ret = [], [], [], [], []
+    for e, traj in enumerate(trajs):
+        g, rets = 0.0, []
+        for _, _, r in reversed(traj):
+            g = r + gamma * g
+            rets.append(g)
+        all_ret.extend(reversed(rets))
+        all_obs.extend(o for o, _, _ in traj)
+        all_act.extend(a for _, a, _ in traj)
+        all_ep.extend([e] * len(traj))
+        ep_ret.append(sum(r for _, _, r in traj))
+    return Batch(
+        torch.as_tensor(np.array(all_obs), dtype=torch.float32),
+        torch.as_tensor(all_act),
+        torch.as_tensor(all_ret, dtype=torch.float32),
+        torch.as_tensor(all_ep),
+        np.array(ep_ret),
+    )
+
+
+def surrogate(policy: nn.Module, batch: Batch, advantages: torch.Tensor) -> torch.Tensor:
+    """-(1/N) Σ log π(a|s) · advantage: cross-entropy with the sampled action as label, weighted."""
+    nll = F.cross_entropy(policy(batch.obs), batch.actions, reduction="none")  # (ΣT,) = -log π(a|s)
+    return (nll * advantages).sum() / (int(batch.episode.max()) + 1)
+
+
+def train_reinforce(
+    env_id: str, cfg: ReinforceConfig, seed: int = 0
+) -> tuple[nn.Module, nn.Module, dict[str, list[float]]]:
+    """Train until a batch mean reaches ``target_return`` or ``updates`` run out; returns policy, value, log."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    envs = [gym.make(env_id) for _ in range(cfg.episodes_per_batch)]
+    obs_dim, n_actions = envs[0].observation_space.shape[0], envs[0].action_space.n
+    policy, value = mlp(obs_dim, cfg.hidden, n_actions), mlp(obs_dim, cfg.hidden, 1)
+    opt = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
+    opt_v = torch.optim.Adam(value.parameters(), lr=cfg.lr_value)
+    log: dict[str, list[float]] = {"update": [], "mean_return": [], "episodes": []}
+    episodes = 0
+    for update in range(cfg.updates):
+        batch = collect(envs, policy, cfg.gamma, rng)
+        episodes += len(batch.episode_returns)
+        adv = batch.returns
+        if cfg.baseline:
+            with torch.no_grad():
+                adv = batch.returns - value(batch.obs).squeeze(1)
+        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        loss = surrogate(policy, batch, adv)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if cfg.baseline:
+            v_loss = F.mse_loss(value(batch.obs).squeeze(1), batch.returns)
+            opt_v.zero_grad(set_to_none=True)
+            v_loss.backward()
+            opt_v.step()
+        log["update"].append(update)
+        log["episodes"].append(episodes)
+        log["mean_return"].append(float(batch.episode_returns.mean()))
+        if batch.episode_returns.mean() >= cfg.target_return:
+            break
+    return policy, value, log
+
+
+def per_episode_grads(policy: nn.Module, batch: Batch, baseline: nn.Module | None) -> torch.Tensor:
+    """The single-episode gradient estimate Σ_t ∇log π(a_t|s_t)(G_t - b(s_t)) of every episode: (N, P)."""
+    with torch.no_grad():
+        adv = batch.returns - (baseline(batch.obs).squeeze(1) if baseline is not None else 0.0)
+    grads = []
+    for e in range(int(batch.episode.max()) + 1):
+        m = batch.episode == e
+        logp = -F.cross_entropy(policy(batch.obs[m]), batch.actions[m], reduction="none")
+        g = torch.autograd.grad((logp * adv[m]).sum(), list(policy.parameters()))
+        grads.append(torch.cat([x.flatten() for x in g]))
+    return torch.stack(grads)
+
+
+@torch.no_grad()
+def evaluate_policy(
+    env_id: str, policy: nn.Module, episodes: int, seed: int, greedy: bool = False
+) -> np.ndarray:
+    """Returns of ``episodes`` episodes with the stochastic (or greedy) policy: (episodes,)."""
+    envs = [gym.make(env_id) for _ in range(episodes)]
+    if greedy:
+        out = np.zeros(episodes)
+        for i, env in enumerate(envs):
+            obs, _ = env.reset(seed=seed + i)
+            done = False
+            while not done:
+                obs, r, term, trunc, _ = env.step(
+                    int(policy(torch.as_tensor(obs, dtype=torch.float32)).argmax())
+                )
+                out[i] += r
+                done = term or trunc
+        return out
+    return collect(envs, policy, 1.0, np.random.default_rng(seed)).episode_returns
