@@ -56,7 +56,7 @@ def adversarial(ctx: Context):
         with torch.no_grad():
             pred = cnn(xa).argmax(-1)
         for i in range(len(show)):
-            axes[row, i].imshow(xa[i, 0], cmap="gray_r", vmin=0, vmax=1)
+            axes[row, i].imshow(xa[i, 0].numpy(), cmap="gray_r", vmin=0, vmax=1)
             axes[row, i].set_title(
                 f"ε={e:g}: {int(pred[i])}", fontsize=8, color="k" if pred[i] == y[i] else "r"
             )

@@ -198,11 +198,11 @@ def conv_gradients(ctx: Context):
     rel = abs(var_meas / var_pred - 1)
 
     fig, axes = plt.subplots(1, 3, figsize=(10, 3))
-    axes[0].imshow(xp.detach()[0, 0], cmap="gray")
+    axes[0].imshow(xp.detach()[0, 0].numpy(), cmap="gray")
     axes[0].set_title("input (4 pools of 2×2 per row)")
-    axes[1].imshow(g_max[0, 0], cmap="bwr")
+    axes[1].imshow(g_max[0, 0].numpy(), cmap="bwr")
     axes[1].set_title("max-pool grad: arg-max only")
-    axes[2].imshow(g_avg[0, 0], cmap="bwr")
+    axes[2].imshow(g_avg[0, 0].numpy(), cmap="bwr")
     axes[2].set_title("avg-pool grad: spread /4")
     for a in axes:
         a.set_xticks([])

@@ -69,8 +69,8 @@ def rotate(images: torch.Tensor, degrees: float) -> torch.Tensor:
 def translation_invariance(ctx: Context):
     """`deltalab run translation-invariance` — claim translation-invariance. Expected: trained on digits
     centred on a 12×12 canvas, a conv/max-pool/GAP net keeps its accuracy on digits shifted by up to
-    ±2 pixels, ≥ 20 points above an MLP of similar size (measured ~+40); accuracy on rotated digits is
-    reported for both (both drop). Quick profile: ~6 s."""
+    ±2 pixels, ≥ 20 points above an MLP of similar size (measured 81% vs 18%, +63 points); accuracy on
+    rotated digits is reported for both (both drop: ~35–50% at 30°). Quick profile: ~7 s."""
     d = load_digits(images=True)
     g = torch.Generator().manual_seed(ctx.seed)
     canvas, centre = 12, 2
@@ -161,8 +161,8 @@ def architectures() -> dict[str, nn.Module]:
 )
 def cnn_architectures(ctx: Context):
     """`deltalab run cnn-architectures` — claim cnn-architectures. Expected: every architecture reaches
-    >= 95% test accuracy on digits (measured 97–99%); parameter counts reported (the bottleneck and GAP
-    nets need far fewer weights than the flatten head). Quick profile: ~12 s."""
+    >= 95% test accuracy on digits (measured 96–99%); parameter counts reported (the 1×1
+    bottlenecks cut the same GAP net from 56.6k to 21.3k weights). Quick profile: ~10 s."""
     d = load_digits(images=True)
     epochs = ctx.pick(quick=6, full=30)
     accs, params = {}, {}
@@ -214,7 +214,8 @@ def resnet_depth(ctx: Context):
     """`deltalab run resnet-depth` — claim resnet-depth. Expected: at depth 20 (quick; 20 and 32 in full)
     the residual net's final train loss is below its plain twin's (same convs and batch norms, no
     shortcuts); the plain net's loss grows with depth while the residual one's does not.
-    SGD with momentum as in the ResNet paper. Quick profile: ~15 s."""
+    SGD with momentum as in the ResNet paper. Measured train loss at depth 20: plain 1.64, residual
+    0.15 (depth 8: 0.23 and 0.04). Quick profile: ~4 s."""
     d = load_digits(images=True)
     depths = ctx.pick(quick=[8, 20], full=[8, 20, 32, 56])
     epochs = ctx.pick(quick=6, full=20)

@@ -126,7 +126,8 @@ def gnn(ctx: Context):
     exactly (float64, k ≤ 5, sparse and dense); max aggregation with self-loops equals BFS reachability
     within k hops; sum/mean/max GraphConv and GCN layers are permutation equivariant to 1e-6; a 2-layer
     GCN with identity features classifies the unlabelled nodes of the karate club (2 labels per club)
-    and of a 3-block SBM (3 labels per block) at >= 90% (mean over label draws). Quick profile: ~3 s."""
+    and of a 3-block SBM (3 labels per block) at >= 90% (mean over label draws; measured 94% and 96%).
+    Quick profile: ~5 s."""
     rg = random_graph(15, 0.25, seed=ctx.seed)
     walk_err = walk_count_error(rg, 5)
     reach_bad = reachability_mismatches(rg, 5)
@@ -163,7 +164,7 @@ def gnn(ctx: Context):
         ylim=(50, 100), ylabel="accuracy on unlabelled nodes (%)", title=f"mean of {draws} label draws"
     )
     a = to_dense_adj(rg.edge_index, rg.num_nodes)
-    axes[2].imshow(torch.linalg.matrix_power(a, 3), cmap="viridis")
+    axes[2].imshow(torch.linalg.matrix_power(a, 3).numpy(), cmap="viridis")
     axes[2].set_title("A³ = 3 rounds of sum aggregation")
     ctx.savefig(fig)
     metrics = {

@@ -72,7 +72,8 @@ def rezero(ctx: Context):
     vanilla's (stuck at ln 10), residual's (explodes) and residual+LayerNorm's (post-norm); every ReZero
     block is exactly the identity at init (block error and |J − I| == 0). The paper's toy (CIFAR-10,
     width 256) saw ReZero near 0.5 while the others stayed near 2. Quick profile: width 32, 150 steps,
-    grid {1e-3, 3e-3, 1e-2}; full: width 256, 2000 steps. Quick profile: ~20 s."""
+    grid {1e-3, 3e-3, 1e-2}; full: width 256, 2000 steps. Measured (quick): ReZero 1.22, residual+LN
+    1.47, vanilla 2.30, residual diverges (≥ 11). Quick profile: ~24 s."""
     d = load_mnist1d()
     depth = 64
     width = ctx.pick(quick=32, full=256)

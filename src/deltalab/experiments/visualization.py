@@ -27,7 +27,7 @@ def visualization(ctx: Context):
     steps and 1-pixel jitter) are classified as their class by an independently trained judge (an MLP,
     other seed) at >= 90% (measured 99–100%); image grids of the maximizing inputs, saliency maps and
     deconvnet projections are shown. The regularizer strength matters: without enough blur the judge
-    reads some classes (3 → 2) wrongly. Quick profile: ~5 s."""
+    reads some classes (3 → 2) wrongly. Quick profile: ~7 s."""
     d = load_digits(images=True)
     epochs = ctx.pick(quick=10, full=30)
     torch.manual_seed(ctx.seed)
@@ -59,11 +59,11 @@ def visualization(ctx: Context):
 
     fig, axes = plt.subplots(3, 10, figsize=(12, 4))
     for c in range(10):
-        axes[0, c].imshow(x[c * restarts, 0], cmap="gray_r")
+        axes[0, c].imshow(x[c * restarts, 0].numpy(), cmap="gray_r")
         axes[0, c].set_title(f"max {c} → {int(judged[c * restarts])}", fontsize=8)
-        axes[1, c].imshow(x[targets == c].mean(0)[0], cmap="gray_r")
+        axes[1, c].imshow(x[targets == c].mean(0)[0].numpy(), cmap="gray_r")
         axes[1, c].set_title("mean of restarts", fontsize=7)
-        axes[2, c].imshow(d.x_train[d.y_train == c].mean(0)[0], cmap="gray_r")
+        axes[2, c].imshow(d.x_train[d.y_train == c].mean(0)[0].numpy(), cmap="gray_r")
         axes[2, c].set_title(f"mean train {c}", fontsize=7)
     for a in axes.flat:
         a.axis("off")
@@ -79,9 +79,9 @@ def visualization(ctx: Context):
     proj = deconv_projection(layers, d.x_test[idx], top_channel)
     fig, axes = plt.subplots(3, 10, figsize=(12, 4))
     for i in range(10):
-        axes[0, i].imshow(d.x_test[idx[i], 0], cmap="gray_r")
-        axes[1, i].imshow(sal[i], cmap="hot")
-        axes[2, i].imshow(proj[i, 0], cmap="bwr")
+        axes[0, i].imshow(d.x_test[idx[i], 0].numpy(), cmap="gray_r")
+        axes[1, i].imshow(sal[i].numpy(), cmap="hot")
+        axes[2, i].imshow(proj[i, 0].numpy(), cmap="bwr")
     for a in axes.flat:
         a.axis("off")
     axes[0, 0].set_title("input", fontsize=8, loc="left")
