@@ -51,12 +51,12 @@ def clip(ctx: Context):
         img = model.encode_image(d.x_test)  # (N, E)
         class_img = torch.stack([img[d.y_test == c].mean(0) for c in range(10)])  # (10, E)
         prompts = model.encode_text([caption(c, HELD_OUT_TEMPLATES[0], False) for c in range(10)])
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [1, 1.4]})
+    fig, axes = plt.subplots(1, 2, figsize=(14, 4.6), gridspec_kw={"width_ratios": [1, 1.2], "wspace": 0.75})
     im = axes[0].imshow((class_img @ prompts.T).cpu().numpy(), cmap="viridis")
     axes[0].set(
         xlabel=f'prompt "{HELD_OUT_TEMPLATES[0]}" for digit',
         ylabel="test images of digit",
-        title="cosine: mean image embedding vs prompt",
+        title="cosine: class-mean image vs prompt",
         xticks=range(10),
         yticks=range(10),
     )
