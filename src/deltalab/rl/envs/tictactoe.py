@@ -48,6 +48,21 @@ class TicTacToe(BoardGame):
     def is_terminal(self, state: State) -> bool:
         return not _legal(state)
 
+    def symmetries(self) -> list[tuple[int, ...]]:
+        """The 8 cell permutations of the square's symmetry group: ``new[i] = old[perm[i]]``."""
+        perms = []
+        for k in range(4):
+            for flip in (False, True):
+                perm = []
+                for r in range(3):
+                    for c in range(3):
+                        rr, cc = (r, 2 - c) if flip else (r, c)
+                        for _ in range(k):
+                            rr, cc = cc, 2 - rr  # rotate by 90 degrees
+                        perm.append(3 * rr + cc)
+                perms.append(tuple(perm))
+        return perms
+
     def render(self, state: State) -> str:
         ch = {1: "X", -1: "O", 0: "."}
         return "\n".join("".join(ch[state[3 * r + c]] for c in range(3)) for r in range(3))
