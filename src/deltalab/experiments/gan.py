@@ -152,3 +152,61 @@ def cgan(ctx: Context):
         bar="the digits judge agrees with the requested label on >= 80% of samples",
         config={k: v for k, v in vars(cfg).items() if k != "history"},
     )
+
+
+@experiment(
+    chapter="G",
+    title="Progressive growing from 4×4 to 8×8 with a fade-in trains stably",
+    claim="growing the generator and discriminator from 4×4 to 8×8 with a fade-in trains stably",
+)
+def progressive_gan(ctx: Context):
+    """`deltalab run progressive-gan` — claim progressive-gan. Expected: every loss finite through
+    the 4×4, fade-in and 8×8 phases (no divergence), and samples recognizable by the same judge bar
+    as the gan claim (confidence ≥ 0.9 on ≥ 70%, class entropy ≥ 2 bits). Quick: ~30 s CPU."""
+    from deltalab.models.progressive_gan import (
+        ProgressiveConfig,
+        ProgressiveDiscriminator,
+        ProgressiveGenerator,
+        train_progressive,
+    )
+
+    g = torch.Generator().manual_seed(ctx.seed + 7)
+    torch.manual_seed(ctx.seed + 7)
+    k = ctx.pick(300, 2000)
+    cfg = ProgressiveConfig(steps_4=k, steps_fade=k, steps_8=k, batch_size=64, lr=1e-3)
+    G, D = ProgressiveGenerator(16, 32).to(ctx.device), ProgressiveDiscriminator(32).to(ctx.device)
+    sample = digits_sampler(ctx, g, labels=False)
+    hist = train_progressive(G, D, lambda n: sample(n)[0].view(n, 1, 8, 8), cfg, g)
+    with torch.no_grad():
+        imgs = G(torch.randn(500, 16, generator=g).to(ctx.device), 8, 1.0)
+    scores = judge_scores(cached_judge(ctx), imgs)
+    finite = all(torch.isfinite(torch.tensor(hist[n])).all() for n in ("d_loss", "g_loss"))
+    ctx.log(f"progressive: finite={finite} {scores}")
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    _loss_plot(axes[0], hist, "progressive GAN losses (4×4 | fade | 8×8)")
+    for x in (cfg.steps_4, cfg.steps_4 + cfg.steps_fade):
+        axes[0].axvline(x, color="k", ls=":", lw=0.8)
+    axes[1].plot(hist["alpha"])
+    axes[1].set(title="fade-in α", xlabel="generator step")
+    ctx.savefig(fig)
+    fig, grid = plt.subplots(4, 10, figsize=(8, 3.4))
+    sample_grid(grid, imgs, f"progressive GAN: {scores['confident_frac']:.0%} judge-confident")
+    ctx.savefig(fig, suffix="samples")
+    metrics = {
+        "losses_finite": float(finite),
+        "final_d_loss": sum(hist["d_loss"][-50:]) / 50,
+        "confident_frac": scores["confident_frac"],
+        "class_entropy_bits": scores["class_entropy_bits"],
+        "junk_frac": scores["junk_frac"],
+    }
+    bars = [
+        Bar("losses_finite", "==", 1.0),
+        Bar("confident_frac", ">=", 0.7),
+        Bar("class_entropy_bits", ">=", 2.0),
+    ]
+    return ctx.result(
+        metrics,
+        bars,
+        bar="no non-finite loss in any phase; judge confidence >= 0.9 on >= 70% of samples, class entropy >= 2 bits",
+        config={**vars(cfg)},
+    )

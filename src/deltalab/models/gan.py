@@ -94,6 +94,16 @@ class Discriminator(nn.Module):
         return self.net(x).squeeze(1)
 
 
+def discriminator_loss(real_logit: torch.Tensor, fake_logit: torch.Tensor) -> torch.Tensor:
+    """−log σ(D(x)) − log(1 − σ(D(G(z)))), written with softplus for stability."""
+    return F.softplus(-real_logit).mean() + F.softplus(fake_logit).mean()
+
+
+def generator_loss(fake_logit: torch.Tensor) -> torch.Tensor:
+    """The non-saturating generator loss −log σ(D(G(z)))."""
+    return F.softplus(-fake_logit).mean()
+
+
 @dataclass
 class GANConfig:
     """The alternating loop's knobs."""
@@ -148,7 +158,7 @@ def train_gan(
                 fake = G(z, y)
             x = x.requires_grad_(cfg.r1_gamma > 0)
             real_logit, fake_logit = D(x, y), D(fake, y)
-            d_loss = F.softplus(-real_logit).mean() + F.softplus(fake_logit).mean()
+            d_loss = discriminator_loss(real_logit, fake_logit)
             if cfg.r1_gamma > 0:
                 (grad,) = torch.autograd.grad(real_logit.sum(), x, create_graph=True)
                 d_loss = d_loss + 0.5 * cfg.r1_gamma * grad.pow(2).flatten(1).sum(1).mean()
@@ -156,7 +166,7 @@ def train_gan(
             d_loss.backward()
             opt_d.step()
         z = torch.randn(cfg.batch_size, G.latent_dim, generator=generator).to(device)
-        g_loss = F.softplus(-D(G(z, y), y)).mean()  # non-saturating: −log σ(D(G(z)))
+        g_loss = generator_loss(D(G(z, y), y))
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()

@@ -1,0 +1,143 @@
+"""CycleGAN: two generators, two discriminators and the cycle-consistency L1 for unpaired domains.
+
+Zhu, Park, Isola, Efros, "Unpaired Image-to-Image Translation using Cycle-Consistent Adversarial
+Networks" (arXiv:1703.10593). With G: A → B, F: B → A and discriminators D_A, D_B:
+
+    L_G = L_adv(G, D_B) + L_adv(F, D_A) + λ_cyc (‖F(G(a)) − a‖₁ + ‖G(F(b)) − b‖₁)
+          + λ_id (‖G(b) − b‖₁ + ‖F(a) − a‖₁)          (identity loss, optional)
+
+Departures: (1) the non-saturating GAN loss shared with ``models.gan`` instead of the paper's least
+squares; (2) three-layer convolutional generators and two-layer discriminators for 8×8 images,
+no image history buffer; (3) ``extra_loss`` lets Recycle-GAN add its temporal terms to L_G.
+
+Shapes: B batch, images (B, 1, H, W) in [0, 1].
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from deltalab.models.gan import discriminator_loss, generator_loss
+
+
+class ConvGenerator(nn.Module):
+    """Same-size image-to-image net: conv → ReLU → conv → ReLU → conv → sigmoid."""
+
+    def __init__(self, in_channels: int = 1, out_channels: int = 1, hidden: int = 32) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(in_channels, hidden, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(hidden, hidden, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(hidden, out_channels, 3, padding=1),
+            nn.Sigmoid(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)  # (B, C_out, H, W)
+
+
+class ConvDiscriminator(nn.Module):
+    """conv stride 2 → LeakyReLU → conv stride 2 → LeakyReLU → mean-pooled logit (B,)."""
+
+    def __init__(self, in_channels: int = 1, hidden: int = 32) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(in_channels, hidden, 3, stride=2, padding=1),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(hidden, 2 * hidden, 3, stride=2, padding=1),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(2 * hidden, 1, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).mean(dim=(1, 2, 3))
+
+
+@dataclass
+class CycleGANConfig:
+    """Knobs of the CycleGAN loop."""
+
+    steps: int = 1000
+    """generator updates (each after one update of both discriminators)"""
+    batch_size: int = 64
+    """images per domain per step"""
+    lr: float = 1e-3
+    """Adam learning rate for all nets"""
+    lambda_cyc: float = 10.0
+    """weight of the cycle-consistency L1"""
+    lambda_id: float = 0.0
+    """weight of the identity L1 (0: off)"""
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1:
+            raise ValueError(f"steps and batch_size must be >= 1, got {self.steps}, {self.batch_size}")
+        if self.lambda_cyc < 0 or self.lambda_id < 0:
+            raise ValueError(f"loss weights must be >= 0, got {self.lambda_cyc}, {self.lambda_id}")
+
+
+class CycleGAN(nn.Module):
+    """G_ab, G_ba (generators) and D_a, D_b (discriminators)."""
+
+    def __init__(self, channels: int = 1, hidden: int = 32) -> None:
+        super().__init__()
+        self.G_ab, self.G_ba = (
+            ConvGenerator(channels, channels, hidden),
+            ConvGenerator(channels, channels, hidden),
+        )
+        self.D_a, self.D_b = ConvDiscriminator(channels, hidden), ConvDiscriminator(channels, hidden)
+
+
+def train_cyclegan(
+    model: CycleGAN,
+    sample_a: Callable[[int], torch.Tensor],
+    sample_b: Callable[[int], torch.Tensor],
+    cfg: CycleGANConfig,
+    extra_loss: Callable[[CycleGAN], torch.Tensor] | None = None,
+    extra_params: list[nn.Parameter] | None = None,
+) -> dict[str, list[float]]:
+    """Unpaired training: one D step on both discriminators, then one step on both generators.
+
+    ``extra_loss(model)`` is added to the generator objective (with ``extra_params`` optimized
+    alongside the generators) — the hook Recycle-GAN uses for its predictors and recycle loss.
+    """
+    g_params = [*model.G_ab.parameters(), *model.G_ba.parameters(), *(extra_params or [])]
+    opt_g = torch.optim.Adam(g_params, lr=cfg.lr, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(
+        [*model.D_a.parameters(), *model.D_b.parameters()], lr=cfg.lr, betas=(0.5, 0.999)
+    )
+    hist: dict[str, list[float]] = {"d_loss": [], "g_adv": [], "cycle_l1": [], "extra": []}
+    for _ in range(cfg.steps):
+        a, b = sample_a(cfg.batch_size), sample_b(cfg.batch_size)
+        with torch.no_grad():
+            fake_b, fake_a = model.G_ab(a), model.G_ba(b)
+        d_loss = discriminator_loss(model.D_b(b), model.D_b(fake_b)) + discriminator_loss(
+            model.D_a(a), model.D_a(fake_a)
+        )
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+
+        fake_b, fake_a = model.G_ab(a), model.G_ba(b)
+        adv = generator_loss(model.D_b(fake_b)) + generator_loss(model.D_a(fake_a))
+        cyc = (model.G_ba(fake_b) - a).abs().mean() + (model.G_ab(fake_a) - b).abs().mean()
+        loss = adv + cfg.lambda_cyc * cyc
+        if cfg.lambda_id > 0:
+            loss = loss + cfg.lambda_id * (
+                (model.G_ab(b) - b).abs().mean() + (model.G_ba(a) - a).abs().mean()
+            )
+        extra = extra_loss(model) if extra_loss is not None else torch.zeros(())
+        loss = loss + extra
+        opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        opt_g.step()
+        hist["d_loss"].append(d_loss.item())
+        hist["g_adv"].append(adv.item())
+        hist["cycle_l1"].append(cyc.item() / 2)
+        hist["extra"].append(extra.item())
+    return hist

@@ -1,0 +1,139 @@
+"""Progressive growing of GANs from 4×4 to 8×8 with a fade-in.
+
+Karras, Aila, Laine, Lehtinen, "Progressive Growing of GANs for Improved Quality, Stability, and
+Variation" (arXiv:1710.10196). Train G and D at 4×4 first; then add an 8×8 block to each and fade
+it in with α rising linearly from 0 to 1:
+
+    G_8(z)  = (1 − α) · upsample(toRGB_4(h_4)) + α · toRGB_8(block_8(upsample(h_4)))
+    D_8(x)  = D_4-trunk((1 − α) · fromRGB_4(avgpool(x)) + α · downsample(block_8(fromRGB_8(x))))
+
+Departures: (1) two resolutions only; (2) no minibatch-stddev layer, equalized learning rate or
+pixel norm (the nets are tiny); (3) the non-saturating loss of ``models.gan``, not WGAN-GP.
+
+Shapes: B batch, Z latent, C channels; images (B, 1, 4, 4) at stage 4 and (B, 1, 8, 8) at stage 8.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from deltalab.models.gan import discriminator_loss, generator_loss
+
+
+class ProgressiveGenerator(nn.Module):
+    """z (B, Z) → image at the current resolution (4 or 8) with fade-in ``alpha``."""
+
+    def __init__(self, latent_dim: int = 16, channels: int = 64) -> None:
+        super().__init__()
+        self.latent_dim, self.channels = latent_dim, channels
+        self.base = nn.Sequential(nn.Linear(latent_dim, channels * 16), nn.LeakyReLU(0.2))
+        self.block4 = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.LeakyReLU(0.2))
+        self.to_rgb4 = nn.Conv2d(channels, 1, 1)
+        self.block8 = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.LeakyReLU(0.2))
+        self.to_rgb8 = nn.Conv2d(channels, 1, 1)
+
+    def forward(self, z: torch.Tensor, resolution: int = 8, alpha: float = 1.0) -> torch.Tensor:
+        if resolution not in (4, 8) or not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"resolution must be 4 or 8 and alpha in [0, 1], got {resolution}, {alpha}")
+        h4 = self.block4(self.base(z).view(-1, self.channels, 4, 4))  # (B, C, 4, 4)
+        img4 = torch.sigmoid(self.to_rgb4(h4))
+        if resolution == 4:
+            return img4
+        h8 = self.block8(F.interpolate(h4, scale_factor=2, mode="nearest"))  # (B, C, 8, 8)
+        img8 = torch.sigmoid(self.to_rgb8(h8))
+        return (1 - alpha) * F.interpolate(img4, scale_factor=2, mode="nearest") + alpha * img8
+
+
+class ProgressiveDiscriminator(nn.Module):
+    """image (B, 1, 4 or 8, 4 or 8) → logit (B,), with the mirrored fade-in."""
+
+    def __init__(self, channels: int = 64) -> None:
+        super().__init__()
+        self.from_rgb4 = nn.Sequential(nn.Conv2d(1, channels, 1), nn.LeakyReLU(0.2))
+        self.from_rgb8 = nn.Sequential(nn.Conv2d(1, channels, 1), nn.LeakyReLU(0.2))
+        self.block8 = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.LeakyReLU(0.2))
+        self.trunk4 = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, padding=1),
+            nn.LeakyReLU(0.2),
+            nn.Flatten(),
+            nn.Linear(channels * 16, 1),
+        )
+
+    def forward(self, x: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
+        if x.shape[-1] == 4:
+            return self.trunk4(self.from_rgb4(x)).squeeze(1)
+        if x.shape[-1] != 8:
+            raise ValueError(f"images must be 4×4 or 8×8, got {tuple(x.shape)}")
+        h = F.avg_pool2d(self.block8(self.from_rgb8(x)), 2)  # (B, C, 4, 4)
+        skip = self.from_rgb4(F.avg_pool2d(x, 2))
+        return self.trunk4((1 - alpha) * skip + alpha * h).squeeze(1)
+
+
+@dataclass
+class ProgressiveConfig:
+    """Steps of the three phases: 4×4, fade-in (α: 0 → 1), 8×8."""
+
+    steps_4: int = 500
+    """generator updates at 4×4"""
+    steps_fade: int = 500
+    """updates while α rises linearly from 0 to 1"""
+    steps_8: int = 500
+    """updates at 8×8 with α = 1"""
+    batch_size: int = 128
+    """samples per step"""
+    lr: float = 1e-3
+    """Adam learning rate of both nets"""
+
+    def __post_init__(self) -> None:
+        if min(self.steps_4, self.steps_fade, self.steps_8) < 0 or self.batch_size < 1:
+            raise ValueError(f"steps must be >= 0 and batch_size >= 1, got {self}")
+
+
+def train_progressive(
+    G: ProgressiveGenerator,
+    D: ProgressiveDiscriminator,
+    sample_real: Callable[[int], torch.Tensor],
+    cfg: ProgressiveConfig,
+    generator: torch.Generator | None = None,
+) -> dict[str, list[float]]:
+    """Grow 4×4 → 8×8; ``sample_real(n)`` gives (n, 1, 8, 8) images, pooled to 4×4 in phase one."""
+    device = next(G.parameters()).device
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
+    hist: dict[str, list[float]] = {"d_loss": [], "g_loss": [], "alpha": [], "resolution": []}
+    total = cfg.steps_4 + cfg.steps_fade + cfg.steps_8
+    for step in range(total):
+        if step < cfg.steps_4:
+            res, alpha = 4, 1.0
+        else:
+            res, alpha = 8, min(1.0, (step - cfg.steps_4 + 1) / max(cfg.steps_fade, 1))
+        x = sample_real(cfg.batch_size)
+        if res == 4:
+            x = F.avg_pool2d(x, 2)  # (B, 1, 4, 4)
+        else:  # the real images fade the same way as the fakes
+            x = (1 - alpha) * F.interpolate(F.avg_pool2d(x, 2), scale_factor=2, mode="nearest") + alpha * x
+        z = torch.randn(cfg.batch_size, G.latent_dim, generator=generator).to(device)
+        with torch.no_grad():
+            fake = G(z, res, alpha)
+        d_loss = discriminator_loss(D(x, alpha), D(fake, alpha))
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+        z = torch.randn(cfg.batch_size, G.latent_dim, generator=generator).to(device)
+        g_loss = generator_loss(D(G(z, res, alpha), alpha))
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+        for k, v in (
+            ("d_loss", d_loss.item()),
+            ("g_loss", g_loss.item()),
+            ("alpha", alpha),
+            ("resolution", res),
+        ):
+            hist[k].append(float(v))
+    return hist
