@@ -200,6 +200,7 @@ def _steps_to_loss(
     return cap
 
 
+@torch.no_grad()
 def _bn_max_abs_diff(seed: int) -> float:
     """Largest difference to nn.BatchNorm1d/2d over outputs (train, eval) and running stats."""
     torch.manual_seed(seed)
