@@ -208,6 +208,8 @@ class Trainer:
     def _batch(self, data: Batch, idx: torch.Tensor) -> Batch:
         if self.dist.world > 1:
             idx = idx[self.dist.rank :: self.dist.world]
+        if self.device.type == "cpu":
+            return tuple(t[idx] for t in data)
         return tuple(t[idx].to(self.device, non_blocking=True) for t in data)
 
     def loss_on(self, batch: Batch) -> torch.Tensor:
@@ -354,8 +356,9 @@ class Trainer:
             for b in range(self._batch_in_epoch, per_epoch):
                 batch = self._batch(data, order[b * cfg.batch_size : (b + 1) * cfg.batch_size])
                 loss = self.loss_on(batch)
-                if not torch.isfinite(loss):
-                    msg = f"loss became {loss.item()} at step {self.step} (epoch {epoch})"
+                value = loss.item()  # one host sync per step, shared by the guard and the log
+                if not math.isfinite(value):
+                    msg = f"loss became {value} at step {self.step} (epoch {epoch})"
                     if cfg.on_nonfinite == "raise":
                         raise NonFiniteLossError(
                             msg + "; lower the learning rate or pass on_nonfinite='stop'"
@@ -373,7 +376,7 @@ class Trainer:
                 end_of_epoch = b + 1 == per_epoch
                 # The position of the *next* batch: what a checkpoint taken now must resume from.
                 self.epoch, self._batch_in_epoch = (epoch + 1, 0) if end_of_epoch else (epoch, b + 1)
-                running += loss.item()
+                running += value
                 seen += 1
                 if bar is not None:
                     bar.update(1)

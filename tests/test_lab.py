@@ -1,0 +1,218 @@
+"""The lab spine: registries, verdicts from bars, the runner, the report and the CLI contract."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from deltalab.cli import main
+from deltalab.lab import EXPERIMENTS, Bar, Registry, Result, UnknownNameError, experiment
+from deltalab.lab.report import render_html
+from deltalab.lab.runner import exit_code, run
+
+CHECKER = Path(__file__).resolve().parents[2] / "shared" / "tools" / "check-result.py"
+
+
+@pytest.fixture
+def toy_experiments():
+    """Register three throwaway experiments (pass, honest fail, error) and remove them afterwards."""
+    before = set(EXPERIMENTS.names())
+
+    @experiment(id="zz-pass", chapter="L", title="passes <b>bold</b>", claim="x & y < z")
+    def _pass(ctx):
+        from deltalab.lab.plot import plt
+
+        fig, ax = plt.subplots()
+        ax.plot([0, 1])
+        ctx.savefig(fig)
+        ctx.series("curve", [1.0, 0.5])
+        return ctx.result({"m": 2.0, "bad": float("nan")}, [Bar("m", ">=", 1.0)], bar="m >= 1 <script>")
+
+    @experiment(
+        id="zz-xfail", chapter="Z", title="fails honestly", claim="c", expected="fail", reason="too small"
+    )
+    def _xfail(ctx):
+        return ctx.result({"m": 0.5}, [Bar("m", ">=", 1.0)], bar="m >= 1")
+
+    @experiment(id="zz-error", chapter="L", title="raises", claim="c")
+    def _error(ctx):
+        raise RuntimeError("kaboom")
+
+    yield ["zz-pass", "zz-xfail", "zz-error"]
+    for k in set(EXPERIMENTS.names()) - before:
+        del EXPERIMENTS._entries[k]
+
+
+def test_registry_duplicate_and_suggestions():
+    reg = Registry("widget")
+    reg.add("conv-block", 1)
+    with pytest.raises(ValueError, match="registered twice"):
+        reg.add("conv-block", 2)
+    with pytest.raises(UnknownNameError, match="Did you mean 'conv-block'"):
+        reg.get("conv-blok")
+    assert reg.names("conv*") == ["conv-block"]
+
+
+def test_bar_and_result_verdicts():
+    assert Result({"a": 3}, [Bar("a", ">", 2)], bar="").verdict == "pass"
+    assert Result({"a": 3, "b": 1}, [Bar("a", ">", 2), Bar("b", "<", 1)], bar="").verdict == "fail"
+    r = Result({"a": float("inf")}, [Bar("a", ">", 0)], bar="")
+    assert r.metrics["a"] is None and r.nonfinite == ["a"] and r.verdict == "fail"
+    with pytest.raises(ValueError, match="at least one Bar"):
+        Result({"a": 1}, [], bar="")
+    with pytest.raises(ValueError, match="does not report"):
+        Result({"a": 1}, [Bar("b", "<", 1)], bar="")
+    with pytest.raises(ValueError, match="bar op"):
+        Bar("a", "=>", 1)
+
+
+def test_run_records_verdicts_errors_and_writes_contract(toy_experiments, tmp_path):
+    out = tmp_path / "run"
+    doc = run(toy_experiments, out=out, verbose=False)
+    by = {c["id"]: c for c in doc["claims"]}
+    assert by["zz-pass"]["verdict"] == "pass"
+    assert by["zz-xfail"]["verdict"] == "fail" and by["zz-xfail"]["expected"] == "fail"
+    assert by["zz-error"]["verdict"] == "error" and "kaboom" in by["zz-error"]["message"]
+    assert by["zz-pass"]["nonfinite"] == ["bad"] and by["zz-pass"]["metrics"]["bad"] is None
+    assert exit_code(doc) == 1  # the error
+    assert (out / "zz-pass.png").is_file() and (out / "series.json").is_file()
+    json.loads((out / "result.json").read_text())  # strict JSON
+    check = subprocess.run([sys.executable, str(CHECKER), str(out)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout
+
+
+def test_expected_failure_is_green_and_unexpected_pass_red(toy_experiments, tmp_path):
+    assert exit_code(run(["zz-xfail", "zz-pass"], out=tmp_path / "a", verbose=False)) == 0
+    spec = EXPERIMENTS.get("zz-pass")
+    EXPERIMENTS._entries["zz-pass"] = type(spec)(**{**spec.__dict__, "expected": "fail", "reason": "r"})
+    assert exit_code(run(["zz-pass"], out=tmp_path / "b", verbose=False)) == 1
+
+
+def test_existing_out_is_replaced_whole(toy_experiments, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "stale.txt").write_text("old run")
+    run(["zz-xfail"], out=out, verbose=False)
+    assert not (out / "stale.txt").exists() and (out / "result.json").exists()
+    assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
+
+
+def test_report_escapes_every_string(toy_experiments, tmp_path):
+    doc = run(["zz-pass"], out=tmp_path / "r", verbose=False)
+    page = render_html(doc)
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "<b>bold</b>" not in page and "x &amp; y &lt; z" in page
+    assert "http" not in page  # offline: no CDN
+
+
+def test_cli_list_json_and_unknown_id(capsys):
+    assert main(["list", "--json", "--chapter", "L"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert (
+        rows and set(rows[0]) == {"id", "chapter", "title", "claim"} and {r["chapter"] for r in rows} == {"L"}
+    )
+    assert main(["run", "ce-vs-mes"]) == 2
+    assert "ce-vs-mse" in capsys.readouterr().err
+
+
+def test_cli_bad_profile_and_device(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["run", "--profile", "fast"])
+    assert e.value.code == 2
+    assert main(["run", "ce-vs-mse", "--device", "tpu"]) == 2
+    assert "device" in capsys.readouterr().err
+
+
+def test_cli_run_json_stdout_is_one_document(toy_experiments, tmp_path, capsys):
+    code = main(["run", "zz-xfail", "--out", str(tmp_path / "r"), "--json"])
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)
+    assert code == 0 and doc["claims"][0]["id"] == "zz-xfail"
+    assert "zz-xfail" in captured.err  # progress went to stderr
+
+
+def test_cli_report_rerender_and_compare(toy_experiments, tmp_path, capsys):
+    run(["zz-pass"], out=tmp_path / "a", verbose=False)
+    run(["zz-pass", "zz-xfail"], out=tmp_path / "b", verbose=False)
+    (tmp_path / "a" / "report.html").unlink()
+    assert main(["report", str(tmp_path / "a")]) == 0
+    assert (tmp_path / "a" / "report.html").exists()
+    assert main(["report", str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    assert "zz-xfail" in capsys.readouterr().out
+    assert main(["report", str(tmp_path / "missing")]) == 2
+
+
+def test_cli_train_checkpoint_resume(tmp_path, capsys):
+    ck = tmp_path / "m.pt"
+    args = [
+        "train",
+        "--model",
+        "softmax",
+        "--data",
+        "digits",
+        "--epochs",
+        "2",
+        "--checkpoint",
+        str(ck),
+        "--json",
+    ]
+    assert main(args) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["steps"] > 0 and 0 <= first["test_acc"] <= 1
+    import torch
+
+    state = torch.load(ck, weights_only=True)
+    assert {"model", "optimizer", "step"} <= set(state)
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                "softmax",
+                "--data",
+                "digits",
+                "--epochs",
+                "3",
+                "--checkpoint",
+                str(ck),
+                "--resume",
+                "--json",
+            ]
+        )
+        == 0
+    )
+    resumed = json.loads(capsys.readouterr().out)
+    assert resumed["steps"] == first["steps"] * 3 // 2
+    assert main(["train", "--model", "mlpp"]) == 2
+    assert "Did you mean 'mlp'" in capsys.readouterr().err
+    ck.write_bytes(b"garbage")
+    assert main(["train", "--model", "softmax", "--checkpoint", str(ck), "--resume"]) == 2
+
+
+def test_trainer_overhead_bench_pieces_run():
+    from deltalab.bench.core import time_pair
+    from deltalab.bench.trainer import trainer_epoch_fns
+
+    t = time_pair(*trainer_epoch_fns(n=128), repeats=2, warmup=1)
+    assert t["candidate"] > 0 and t["baseline"] > 0 and t["ratio_p25"] <= t["ratio_p75"]
+
+
+def test_cli_bench_contract(tmp_path, capsys):
+    from deltalab.bench.core import BENCHMARKS, BenchResult, benchmark
+
+    @benchmark("zz-bench", goal=2.0, better="lower")
+    def _zz() -> BenchResult:
+        return BenchResult("zz-bench", 1.0, 2.0, "s", 3)
+
+    try:
+        out = tmp_path / "bench.json"
+        assert main(["bench", "zz-bench", "--json", "--out", str(out)]) == 0
+        rows = json.loads(capsys.readouterr().out)
+        assert {"name", "candidate", "baseline", "ratio", "unit", "repeats", "goal", "better"} <= set(rows[0])
+        assert rows[0]["ratio"] == 0.5 and rows[0]["meets_goal"] is True
+        assert json.loads(out.read_text())[0]["name"] == "zz-bench"
+        assert main(["bench", "zz-bnch"]) == 2
+    finally:
+        del BENCHMARKS._entries["zz-bench"]
