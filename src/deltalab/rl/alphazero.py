@@ -16,6 +16,7 @@ the net does not change during self-play, so a transposition hit costs nothing; 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -125,9 +126,9 @@ def _augment(game: BoardGame, state: State, pi: np.ndarray) -> list[tuple[State,
 
 
 def train_alphazero(
-    game: BoardGame, cfg: AlphaZeroConfig, seed: int = 0
+    game: BoardGame, cfg: AlphaZeroConfig, seed: int = 0, stop: Callable[[nn.Module], bool] | None = None
 ) -> tuple[PolicyValueNet, dict[str, list[float]]]:
-    """Self-play and train for ``cfg.iterations`` rounds; returns the net and a log of losses."""
+    """Self-play and train for ``cfg.iterations`` rounds (or until ``stop(net)`` holds after one); returns net, log."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     obs_dim = len(game.encode(game.initial_state()))
@@ -154,6 +155,9 @@ def train_alphazero(
         log["policy_loss"].append(float(policy_loss.detach()))
         log["value_loss"].append(float(value_loss.detach()))
         log["positions"].append(len(buffer))
+        net.eval()
+        if stop is not None and stop(net):
+            break
     net.eval()
     return net, log
 
