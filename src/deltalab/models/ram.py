@@ -1,0 +1,153 @@
+"""The Recurrent Attention Model: a few glimpses, chosen by a stochastic policy, classify an image.
+
+Paper: Mnih, Heess, Graves & Kavukcuoglu, "Recurrent Models of Visual Attention" (arXiv:1406.6247).
+
+    ρ(x, l)  glimpse sensor: S patches centred at l ∈ [−1, 1]², of sizes g, 2g, 4g, ... each resampled
+             to g×g (coarser for the larger ones)
+    g_t = ReLU(W_g ReLU(W_ρ ρ(x, l_{t−1})) + W_l ReLU(W_ll l_{t−1}))      glimpse network
+    h_t = GRU(h_{t−1}, g_t)                                               core network
+    l_t ~ N(tanh(W_μ h_t), σ² I)                                          location policy
+    b_t = W_b h_t                                                          learned baseline
+    ŷ = softmax(W_a h_T)                                                   classifier
+
+Loss = cross-entropy(ŷ, y) − Σ_t log π(l_t | h_t) · (R − b_t) + Σ_t (R − b_t)², with reward R = 1 for
+a correct final answer (REINFORCE with a baseline; the sampled l_t are detached).
+
+Departures:
+1. Patches are resampled by bilinear ``F.grid_sample`` rather than averaged over blocks.
+2. The core is a GRU cell (the paper: a ReLU RNN for classification) — steadier on a small budget.
+3. The first glimpse is at the centre, and ``random_glimpses=True`` replaces the policy by uniform
+   random locations (the control the claim compares against).
+
+Legend: B batch, C channels, S scales, g patch side, K glimpses.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def glimpse(images: torch.Tensor, loc: torch.Tensor, size: int, scales: int) -> torch.Tensor:
+    """Multi-resolution patches: images (B, C, H, W), loc (B, 2) in [−1, 1] (x, y) -> (B, S·C·g·g).
+
+    Scale s covers a (size·2^s)-pixel square around ``loc``, resampled to size×size.
+    """
+    B, _, H, W = images.shape
+    out = []
+    for s in range(scales):
+        side = size * 2**s
+        theta = torch.zeros(B, 2, 3, device=images.device, dtype=images.dtype)
+        theta[:, 0, 0], theta[:, 1, 1] = side / W, side / H
+        theta[:, :, 2] = loc
+        grid = F.affine_grid(theta, [B, 1, size, size], align_corners=False)
+        out.append(F.grid_sample(images, grid, align_corners=False).flatten(1))  # (B, C·g·g)
+    return torch.cat(out, dim=1)
+
+
+@dataclass
+class RAMConfig:
+    """Sizes of a Recurrent Attention Model."""
+
+    in_channels: int = 1
+    """image channels"""
+    num_classes: int = 10
+    """classes"""
+    patch: int = 6
+    """g: side of each glimpse patch in pixels (finest scale)"""
+    scales: int = 3
+    """S: patches per glimpse, each twice the side of the previous"""
+    glimpses: int = 4
+    """K: glimpses per image"""
+    hidden_size: int = 128
+    """core state size"""
+    std: float = 0.15
+    """σ of the Gaussian location policy"""
+
+    def __post_init__(self) -> None:
+        for name in ("in_channels", "num_classes", "patch", "scales", "glimpses", "hidden_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.std <= 0:
+            raise ValueError(f"std must be > 0, got {self.std}")
+
+
+class RAM(nn.Module):
+    """images (B, C, H, W) -> (logits (B, classes), log_probs (B, K−1), baselines (B, K−1), locs (B, K, 2))."""
+
+    def __init__(self, cfg: RAMConfig, random_glimpses: bool = False) -> None:
+        super().__init__()
+        self.cfg, self.random_glimpses = cfg, random_glimpses
+        H = cfg.hidden_size
+        self.what = nn.Linear(cfg.scales * cfg.in_channels * cfg.patch**2, H)
+        self.where = nn.Linear(2, H)
+        self.glimpse_out = nn.Linear(H, H)
+        self.loc_out = nn.Linear(H, H)
+        self.core = nn.GRUCell(H, H)
+        self.loc_mean = nn.Linear(H, 2)
+        self.baseline = nn.Linear(H, 1)
+        self.classifier = nn.Linear(H, cfg.num_classes)
+
+    def forward(self, images: torch.Tensor, sample: bool = True) -> tuple[torch.Tensor, ...]:
+        cfg = self.cfg
+        if images.dim() != 4 or images.shape[1] != cfg.in_channels:
+            raise ValueError(f"expected images (B, {cfg.in_channels}, H, W), got {tuple(images.shape)}")
+        B = images.shape[0]
+        loc = images.new_zeros(B, 2)
+        h = images.new_zeros(B, cfg.hidden_size)
+        log_probs, baselines, locs = [], [], [loc]
+        for t in range(cfg.glimpses):
+            rho = glimpse(images, loc, cfg.patch, cfg.scales)
+            g = F.relu(self.glimpse_out(F.relu(self.what(rho))) + self.loc_out(F.relu(self.where(loc))))
+            h = self.core(g, h)  # (B, H)
+            if t == cfg.glimpses - 1:
+                break
+            if self.random_glimpses:
+                loc = torch.rand(B, 2, device=images.device) * 2 - 1
+            else:
+                mean = torch.tanh(self.loc_mean(h.detach()))
+                loc = (mean + cfg.std * torch.randn_like(mean) if sample else mean).detach().clamp(-1, 1)
+                # log N(loc; mean, σ²) summed over x, y
+                log_probs.append(
+                    (
+                        -((loc - mean) ** 2) / (2 * cfg.std**2) - math.log(cfg.std * math.sqrt(2 * math.pi))
+                    ).sum(-1)
+                )
+                baselines.append(self.baseline(h.detach()).squeeze(-1))
+            locs.append(loc)
+        empty = images.new_zeros(B, 0)
+        lp = torch.stack(log_probs, 1) if log_probs else empty
+        bl = torch.stack(baselines, 1) if baselines else empty
+        return self.classifier(h), lp, bl, torch.stack(locs, 1)
+
+
+def ram_loss(
+    logits: torch.Tensor, log_probs: torch.Tensor, baselines: torch.Tensor, target: torch.Tensor
+) -> torch.Tensor:
+    """Cross-entropy + REINFORCE with the learned baseline (reward 1 for a correct answer) + baseline MSE."""
+    ce = F.cross_entropy(logits, target)
+    if log_probs.numel() == 0:  # random glimpses: nothing for the policy to learn
+        return ce
+    reward = (logits.argmax(-1) == target).float().unsqueeze(1)  # (B, 1)
+    advantage = (reward - baselines).detach()  # (B, K−1)
+    reinforce = -(log_probs * advantage).sum(1).mean()
+    return ce + reinforce + F.mse_loss(baselines, reward.expand_as(baselines))
+
+
+def place_on_canvas(
+    images: torch.Tensor, canvas: int, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Paste each image (B, C, h, w) at a uniformly random position of a zero canvas -> (B, C, canvas, canvas)."""
+    B, C, h, w = images.shape
+    if canvas < max(h, w):
+        raise ValueError(f"canvas must be >= the image side {max(h, w)}, got {canvas}")
+    out = images.new_zeros(B, C, canvas, canvas)
+    ys = torch.randint(0, canvas - h + 1, (B,), generator=generator)
+    xs = torch.randint(0, canvas - w + 1, (B,), generator=generator)
+    for i in range(B):
+        out[i, :, ys[i] : ys[i] + h, xs[i] : xs[i] + w] = images[i]
+    return out
