@@ -69,3 +69,43 @@ def test_conditional_models_need_labels_and_shapes():
 def test_gan_config_rejects_bad_values(kw):
     with pytest.raises(ValueError, match="got"):
         GANConfig(**kw)
+
+
+def test_cyclegan_loop_and_config():
+    from deltalab.models.cyclegan import CycleGAN, CycleGANConfig, train_cyclegan
+
+    torch.manual_seed(0)
+    model = CycleGAN(1, hidden=8)
+    hist = train_cyclegan(
+        model,
+        lambda n: torch.rand(n, 1, 8, 8),
+        lambda n: torch.rand(n, 1, 8, 8),
+        CycleGANConfig(steps=3, batch_size=4, lambda_id=1.0),
+    )
+    assert all(len(v) == 3 for v in hist.values())
+    assert model.G_ab(torch.rand(2, 1, 8, 8)).shape == (2, 1, 8, 8)
+    assert model.D_a(torch.rand(2, 1, 8, 8)).shape == (2,)
+    with pytest.raises(ValueError, match="-1.0"):
+        CycleGANConfig(lambda_cyc=-1.0)
+
+
+def test_progressive_growing_phases_and_fade():
+    from deltalab.models.progressive_gan import (
+        ProgressiveConfig,
+        ProgressiveDiscriminator,
+        ProgressiveGenerator,
+        train_progressive,
+    )
+
+    torch.manual_seed(0)
+    G, D = ProgressiveGenerator(4, 8), ProgressiveDiscriminator(8)
+    z = torch.randn(3, 4)
+    assert G(z, 4).shape == (3, 1, 4, 4) and G(z, 8, 0.5).shape == (3, 1, 8, 8)
+    # at α = 0 the 8×8 output is the upsampled 4×4 image
+    assert torch.allclose(G(z, 8, 0.0), torch.nn.functional.interpolate(G(z, 4), scale_factor=2))
+    assert D(torch.rand(3, 1, 4, 4)).shape == D(torch.rand(3, 1, 8, 8), 0.3).shape == (3,)
+    hist = train_progressive(G, D, lambda n: torch.rand(n, 1, 8, 8), ProgressiveConfig(2, 4, 2, batch_size=4))
+    assert hist["resolution"] == [4, 4, 8, 8, 8, 8, 8, 8]
+    assert hist["alpha"][2:6] == [0.25, 0.5, 0.75, 1.0]
+    with pytest.raises(ValueError, match="alpha"):
+        G(z, 8, 1.5)
