@@ -7,7 +7,11 @@ from deltalab.models.registry import create_model
 from deltalab.models.transformer import SequenceTransformer, TransformerConfig
 from deltalab.models.vit import ViT, ViTConfig
 
-SHAPES = {"transformer-encoder": [(40,), (1, 40)], "decoder-only": [(40,), (2, 12)], "vit": [(1, 8, 8)]}
+SHAPES = {
+    "transformer-encoder": [(40,), (1, 40)],
+    "decoder-only": [(40,), (2, 12)],
+    "vit": [(1, 8, 8), (64,)],
+}
 
 
 @pytest.mark.parametrize("name,in_shape", [(n, s) for n, ss in SHAPES.items() for s in ss])
@@ -53,6 +57,6 @@ def test_config_and_shape_errors():
     with pytest.raises(ValueError, match="patch_size must divide"):
         ViT(ViTConfig(patch_size=3))
     with pytest.raises(ValueError, match=r"\(C, H, W\)"):
-        create_model("vit", (64,), 10)
+        create_model("vit", (63,), 10)
     with pytest.raises(ValueError, match="expected images"):
         ViT(ViTConfig())(torch.zeros(2, 1, 9, 9))

@@ -20,6 +20,7 @@ Departures:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -114,8 +115,13 @@ def vit(
     num_heads: int = 4,
     num_layers: int = 4,
 ) -> nn.Module:
-    """ViT for (C, H, W) images (e.g. ``digits`` loaded as images)."""
+    """ViT for (C, H, W) images; flat square inputs (e.g. ``digits``' 64 pixels) are read as (1, s, s)."""
+    flat = len(in_shape) == 1 and math.isqrt(in_shape[0]) ** 2 == in_shape[0]
+    if flat:
+        side = math.isqrt(in_shape[0])
+        in_shape = (1, side, side)
     if len(in_shape) != 3:
-        raise ValueError(f"vit needs image inputs (C, H, W), got in_shape {in_shape}")
+        raise ValueError(f"vit needs image inputs (C, H, W) or a flat square image, got in_shape {in_shape}")
     c, h, w = in_shape
-    return ViT(ViTConfig((h, w), c, patch_size, num_classes, embed_dim, num_heads, num_layers))
+    net = ViT(ViTConfig((h, w), c, patch_size, num_classes, embed_dim, num_heads, num_layers))
+    return nn.Sequential(nn.Unflatten(1, in_shape), net) if flat else net
