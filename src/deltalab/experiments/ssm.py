@@ -105,9 +105,9 @@ def ssm(ctx: Context):
     """`deltalab run ssm` — claim ssm. Expected: squaring, diagonal (Vandermonde) and closed-form
     (A = aI + b·ppᵀ, spectrum in (−1, 1)) kernels equal the recurrence to 1e-5 (measured ~1e-14), FFT
     conv equals the scan; an S4D layer (H = 8, N = 8, batch 1) forward by FFT ≥ 10× faster than the
-    scan at L = 4096 (measured ~40×; bar on the median ratio); the long-range task (recall a class shown
+    scan at L = 4096 (measured ~38× under load; bar on the median ratio); the long-range task (recall a class shown
     in the first 250 of 500 steps, chance 25%): S4D ≥ 90%, a tanh RNN of similar size at equal steps
-    ≤ 40%. Quick profile: ~15 s.
+    ≤ 40% (measured 100% vs 24%). Quick profile: ~17 s.
     """
     err = kernel_agreement(ctx.seed)
     ctx.log(f"kernel errors {err}")
