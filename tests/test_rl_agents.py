@@ -153,3 +153,12 @@ def test_league_and_self_play_tiny():
     assert s.shape == m.shape == (12,) and curve and curve2
     with pytest.raises(ValueError, match="lr must be > 0"):
         LeagueConfig(lr=0.0)
+
+
+def test_rl_benchmarks_run_tiny():
+    from deltalab.bench.rl import alphazero_ttt, dqn_cartpole
+
+    az = alphazero_ttt(iterations=1, games_per_iter=2, eval_simulations=2)
+    assert az.unit == "s" and az.baseline is None and az.extra["iterations"] == 1
+    dq = dqn_cartpole(total_steps=300)
+    assert dq.candidate == 300.0 and dq.extra["reached"] == 0
