@@ -168,7 +168,9 @@ def latent_diffusion(ctx: Context):
     """`deltalab run latent-diffusion` — claim latent-diffusion. Expected: at equal DDIM steps (50),
     latent sampling ≥ 2× faster than the pixel U-Net (timed side by side, interleaved, median of 3);
     judge-confident share of latent samples no more than 10 points below the pixel model's.
-    Quick: ~40 s CPU (the pixel DDPM is shared with ddpm when both run in one process)."""
+    Quick measured: 36× faster (0.38 s vs 13.8 s wall under load), latent 60% vs pixel 25% confident
+    (the quick pixel U-Net is undertrained, so "similar quality" holds trivially here).
+    Quick: ~75 s CPU alone, ~35 s when ddpm ran first in the same process (shared pixel DDPM)."""
     g = torch.Generator().manual_seed(ctx.seed + 4)
     torch.manual_seed(ctx.seed + 4)
     x = load_digits().x_train.to(ctx.device)  # (N, 64)
