@@ -216,3 +216,9 @@ def test_cli_bench_contract(tmp_path, capsys):
         assert main(["bench", "zz-bnch"]) == 2
     finally:
         del BENCHMARKS._entries["zz-bench"]
+
+
+def test_cli_generate_bad_prompt_lists_vocabulary(capsys):
+    assert main(["generate", "a photo of the digit sevn"]) == 2
+    err = capsys.readouterr().err
+    assert "sevn" in err and "seven" in err

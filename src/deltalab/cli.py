@@ -1,4 +1,4 @@
-"""``deltalab``: list | run | report | train | bench. Thin: it parses and calls the layers below.
+"""``deltalab``: list | run | report | train | bench | generate. Thin: it parses and calls the layers below.
 
 Exit codes: 0 success (``run``: every verdict equals its expectation), 1 a verdict differs or a
 benchmark/training failed, 2 a usage error (unknown name, bad value). With ``--json``, stdout is
@@ -154,6 +154,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_generate(args: argparse.Namespace) -> int:
+    from deltalab.models.text_to_image import generate, save_grid
+
+    images = generate(
+        args.prompt, n=args.n, guidance=args.guidance, seed=args.seed, device=args.device, progress=True
+    )
+    out = save_grid(images, args.out)
+    print(out)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="deltalab",
@@ -207,6 +218,15 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", default="bench.json", help="where to write the results")
     b.add_argument("--json", action="store_true", help="print the results as a JSON array")
     b.set_defaults(fn=cmd_bench)
+
+    gen = sub.add_parser("generate", help="draw digits from a text prompt (CLIP prior + guided diffusion)")
+    gen.add_argument("prompt", help='e.g. "a photo of the digit seven"')
+    gen.add_argument("--n", type=_positive_int, default=16, help="number of samples")
+    gen.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance scale w (0: none)")
+    gen.add_argument("--seed", type=int, default=0, help="seed of the model and the samples")
+    gen.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    gen.add_argument("--out", default="generated.png", help="PNG grid to write (atomically)")
+    gen.set_defaults(fn=cmd_generate)
     return p
 
 

@@ -56,15 +56,7 @@ def mha_vs_sdpa(
         ours(x, is_causal=True).sum().backward()
 
     t = time_pair(candidate, lambda: _fwd_bwd(bare, x), repeats=repeats, warmup=3)
-    return BenchResult(
-        "mha-vs-sdpa",
-        t["candidate"],
-        t["baseline"],
-        "s",
-        t["repeats"],
-        ratio_p25=t["ratio_p25"],
-        ratio_p75=t["ratio_p75"],
-    )
+    return BenchResult.from_timing("mha-vs-sdpa", t)
 
 
 @benchmark(goal=0.10, better="lower")
@@ -97,16 +89,7 @@ def linear_attention_time(length: int = 8192, head_dim: int = 64, repeats: int =
     sdpa = time_pair(
         lambda: F.scaled_dot_product_attention(q, k, v), None, repeats=max(3, repeats // 4), warmup=1
     )
-    return BenchResult(
-        "linear-attention-time",
-        t["candidate"],
-        t["baseline"],
-        "s",
-        t["repeats"],
-        ratio_p25=t["ratio_p25"],
-        ratio_p75=t["ratio_p75"],
-        extra={"sdpa_s": sdpa["candidate"], "N": length},
-    )
+    return BenchResult.from_timing("linear-attention-time", t, sdpa_s=sdpa["candidate"], N=length)
 
 
 @benchmark(goal=0.50, better="lower")
@@ -127,16 +110,7 @@ def ridge_incremental(key_dim: int = 256, value_dim: int = 64, repeats: int = 20
         torch.linalg.solve(a, b)
 
     t = time_pair(lambda: state.update(k * 1e-3, v), resolve, repeats=repeats, warmup=3, inner=5)
-    return BenchResult(
-        "ridge-incremental",
-        t["candidate"],
-        t["baseline"],
-        "s",
-        t["repeats"],
-        ratio_p25=t["ratio_p25"],
-        ratio_p75=t["ratio_p75"],
-        extra={"d": key_dim},
-    )
+    return BenchResult.from_timing("ridge-incremental", t, d=key_dim)
 
 
 def train_step_flops(cfg: TransformerConfig, batch: int, length: int) -> float:

@@ -36,16 +36,7 @@ def measure_conv_block(
         functional_basic_block(block, x).sum().backward()
 
     t = time_pair(ours, direct, repeats=repeats, warmup=warmup)
-    return BenchResult(
-        "conv-block",
-        t["candidate"],
-        t["baseline"],
-        "s",
-        t["repeats"],
-        ratio_p25=t.get("ratio_p25"),
-        ratio_p75=t.get("ratio_p75"),
-        extra={"shape": [batch, channels, size, size]},
-    )
+    return BenchResult.from_timing("conv-block", t, shape=[batch, channels, size, size])
 
 
 @benchmark(goal=1.05, better="lower")

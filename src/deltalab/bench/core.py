@@ -34,6 +34,20 @@ class BenchResult:
     ratio_p75: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def from_timing(cls, name: str, t: dict[str, Any], unit: str = "s", **extra: Any) -> BenchResult:
+        """A result from :func:`time_pair`'s medians and ratio quartiles; ``extra`` keys go to the JSON."""
+        return cls(
+            name,
+            t["candidate"],
+            t["baseline"],
+            unit,
+            t["repeats"],
+            ratio_p25=t.get("ratio_p25"),
+            ratio_p75=t.get("ratio_p75"),
+            extra=extra,
+        )
+
     @property
     def ratio(self) -> float:
         return self.candidate / self.baseline if self.baseline else self.candidate

@@ -7,8 +7,6 @@ functions with tiny sizes (benchmarks are not tests: they only check that each r
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
 from deltalab.bench.core import BenchResult, benchmark, time_pair
@@ -16,20 +14,6 @@ from deltalab.optim.muon import Muon
 from deltalab.optim.newton_schulz import newton_schulz
 
 MUON_SHAPES = ((128, 128), (256, 64), (64, 256))
-
-
-def _result(name: str, t: dict[str, Any], **extra: Any) -> BenchResult:
-    """A BenchResult from :func:`time_pair`'s medians and ratio quartiles."""
-    return BenchResult(
-        name,
-        t["candidate"],
-        t["baseline"],
-        "s",
-        t["repeats"],
-        ratio_p25=t["ratio_p25"],
-        ratio_p75=t["ratio_p75"],
-        extra=extra,
-    )
 
 
 def muon_step_sized(shapes: tuple[tuple[int, int], ...] = MUON_SHAPES, repeats: int = 20) -> BenchResult:
@@ -43,7 +27,7 @@ def muon_step_sized(shapes: tuple[tuple[int, int], ...] = MUON_SHAPES, repeats: 
     kw = dict(lr=0.02, weight_decay=0.0, momentum=0.95, nesterov=True, adjust_lr_fn="original")
     ours, ref = Muon(ours_p, **kw), torch.optim.Muon(ref_p, **kw)
     t = time_pair(ours.step, ref.step, repeats=repeats, warmup=2)
-    return _result("muon-step", t, shapes=[list(s) for s in shapes], ns_dtype="bfloat16")
+    return BenchResult.from_timing("muon-step", t, shapes=[list(s) for s in shapes], ns_dtype="bfloat16")
 
 
 def ns_vs_svd_sized(rows: int = 4096, cols: int = 256, repeats: int = 20) -> BenchResult:
@@ -55,7 +39,7 @@ def ns_vs_svd_sized(rows: int = 4096, cols: int = 256, repeats: int = 20) -> Ben
         repeats=repeats,
         warmup=2,
     )
-    return _result("newton-schulz-vs-svd", t, shape=[rows, cols])
+    return BenchResult.from_timing("newton-schulz-vs-svd", t, shape=[rows, cols])
 
 
 def ns_short_side_sized(rows: int = 1024, cols: int = 128, repeats: int = 20) -> BenchResult:
@@ -67,7 +51,7 @@ def ns_short_side_sized(rows: int = 1024, cols: int = 128, repeats: int = 20) ->
         repeats=repeats,
         warmup=2,
     )
-    return _result("ns-short-side", t, shape=[rows, cols])
+    return BenchResult.from_timing("ns-short-side", t, shape=[rows, cols])
 
 
 @benchmark(goal=1.10, better="lower")

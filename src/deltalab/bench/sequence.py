@@ -17,16 +17,7 @@ def ssm_fft_vs_scan_at(L: int = 4096, d_model: int = 8, d_state: int = 8, repeat
     u = torch.randn(1, d_model, L)
     with torch.no_grad():
         t = time_pair(lambda: layer(u), lambda: layer(u, mode="scan"), repeats=repeats, warmup=2)
-    return BenchResult(
-        "ssm-fft-vs-scan",
-        t["candidate"],
-        t["baseline"],
-        "s",
-        t["repeats"],
-        ratio_p25=t["ratio_p25"],
-        ratio_p75=t["ratio_p75"],
-        extra={"L": L, "H": d_model, "N": d_state},
-    )
+    return BenchResult.from_timing("ssm-fft-vs-scan", t, L=L, H=d_model, N=d_state)
 
 
 def lstm_cell_at(T: int = 50, batch: int = 64, hidden: int = 64, repeats: int = 20) -> BenchResult:
@@ -41,16 +32,7 @@ def lstm_cell_at(T: int = 50, batch: int = 64, hidden: int = 64, repeats: int = 
         m(x)[0].sum().backward()
 
     t = time_pair(lambda: step(ours), lambda: step(ref), repeats=repeats, warmup=2)
-    return BenchResult(
-        "lstm-cell",
-        t["candidate"],
-        t["baseline"],
-        "s",
-        t["repeats"],
-        ratio_p25=t["ratio_p25"],
-        ratio_p75=t["ratio_p75"],
-        extra={"T": T, "batch": batch, "hidden": hidden},
-    )
+    return BenchResult.from_timing("lstm-cell", t, T=T, batch=batch, hidden=hidden)
 
 
 @benchmark(goal=0.1, better="lower")

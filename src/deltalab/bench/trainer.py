@@ -50,12 +50,4 @@ def trainer_overhead() -> BenchResult:
     """Trainer epoch time / bare-loop epoch time on the same MLP and batches."""
     cand, base = trainer_epoch_fns()
     t = time_pair(cand, base, repeats=20, warmup=2)
-    return BenchResult(
-        "trainer-overhead",
-        t["candidate"],
-        t["baseline"],
-        "s",
-        t["repeats"],
-        ratio_p25=t["ratio_p25"],
-        ratio_p75=t["ratio_p75"],
-    )
+    return BenchResult.from_timing("trainer-overhead", t)
