@@ -54,8 +54,12 @@ def text_to_image(ctx: Context):
     phrasing CLIP and the prior saw) and "a handwritten digit seven" (held out from both) for every
     digit; guidance swept over w. Expected at the best w: the judge agrees with the prompted digit with
     confidence >= 0.9 on >= 80% of the samples for each phrasing, and the mean pairwise distance of a
-    prompt's samples is >= 50% of that of real test digits of the class. Measured (quick): see the
-    report. Quick: ~40 s CPU including CLIP (300 steps) and the judge when not cached in the run."""
+    prompt's samples is >= 50% of that of real test digits of the class. Measured (quick, seeds 0/1):
+    best w = 5, agreement 0.88/0.88 and 0.88/0.87 (seen/held-out), diversity 0.55/0.61 and 0.58/0.60;
+    w = 1 (no guidance) only 0.32/0.30. The regression prior against decoding real test-image embeddings
+    (the best any prior could hand the decoder): oracle agreement 0.82/0.81, diversity 0.64/0.65 — a
+    diffusion prior could add at most ~0.06 diversity and costs thousands of steps; hence regression.
+    Quick: ~40 s CPU including CLIP (300 steps, shared with clip) and the judge when not cached."""
     cfg = TextToImageConfig(decoder_steps=ctx.pick(400, 1500))
     clip = trained_clip(ctx, CLIPConfig(steps=ctx.pick(quick=300, full=1000)))
     model, losses = build_text_to_image(cfg, ctx.seed, ctx.device, clip=clip, log=ctx.log)

@@ -17,8 +17,7 @@ Departures:
    the regression target E[z_i | prompt] is the class-mean direction; sample diversity comes from the
    decoder's noise. The experiment measures what this costs against conditioning on the embeddings of
    real test images (the ceiling any prior, diffusion or not, could reach).
-2. No upsamplers, no CLIP-text tokens fed to the decoder: 8×8 images, one conditioning vector added to
-   the time embedding.
+2. No upsamplers or text tokens in the decoder: one conditioning vector added to the time embedding.
 3. Conditioning dropout zeroes a row's embedding; ``GuidedUNet`` maps zero rows to the U-Net's null
    embedding, so that dropout and guidance need one batched call (the U-Net's ``cond=None`` is per batch).
 
@@ -318,6 +317,7 @@ def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; the cache and the grid are ordinary files
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
