@@ -138,3 +138,19 @@ def test_save_grid_is_atomic_png(tmp_path):
     assert grid_canvas(torch.rand(10, 1, 8, 8), 4).shape == (3 * 9 + 1, 4 * 9 + 1)
     with pytest.raises(ValueError, match=r"\(10, 64\)"):
         save_grid(torch.rand(10, 64), tmp_path / "bad.png")
+
+
+def test_diversity_helpers():
+    from deltalab.experiments.text_to_image import diversity_ratio, mean_pairwise_distance, pick_per_class
+
+    x = torch.tensor([[0.0, 0.0], [3.0, 4.0], [0.0, 0.0]])
+    assert mean_pairwise_distance(x) == pytest.approx(10 / 3)  # pairs: 5, 0, 5
+    real, y = torch.rand(20, 1, 8, 8), torch.arange(2).repeat(10)
+    assert diversity_ratio(real, y, real, y) == pytest.approx(1.0)
+    copies = real[:1].expand(6, -1, -1, -1)
+    assert diversity_ratio(copies, torch.zeros(6, dtype=torch.long), real, y) == 0.0
+    idx = pick_per_class(torch.arange(10).repeat(5), 3, torch.Generator().manual_seed(0))
+    assert (
+        idx.shape == (30,)
+        and (torch.arange(10).repeat(5)[idx] == torch.arange(10).repeat_interleave(3)).all()
+    )

@@ -37,6 +37,17 @@ def diversity_ratio(
     return sum(ratios) / len(ratios)
 
 
+def pick_per_class(y: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
+    """n random indices of each digit 0…9 in labels y (N,), class-major: (10·n,)."""
+    y = y.cpu()
+    return torch.cat(
+        [
+            torch.nonzero(y == c)[:, 0][torch.randperm(int((y == c).sum()), generator=generator)[:n]]
+            for c in range(10)
+        ]
+    )
+
+
 @torch.no_grad()
 def draw(model: TextToImage, cond: torch.Tensor, guidance: float, seed: int) -> torch.Tensor:
     """Images for cond (B, E) with a fixed starting noise per seed (so every w sees the same x_T)."""
@@ -90,15 +101,7 @@ def text_to_image(ctx: Context):
     w_best = guidances[best]
 
     # the prior's cost: decode the embeddings of real test images of each class instead (any prior's ceiling)
-    g = torch.Generator().manual_seed(ctx.seed + 6)
-    idx = torch.cat(
-        [
-            torch.nonzero(d.y_test == c)[:, 0][
-                torch.randperm(int((d.y_test == c).sum()), generator=g)[:per_prompt]
-            ]
-            for c in range(10)
-        ]
-    )
+    idx = pick_per_class(d.y_test, per_prompt, torch.Generator().manual_seed(ctx.seed + 6))  # (10·n,)
     with torch.no_grad():
         oracle = draw(model, model.clip.encode_image(d.x_test[idx]), w_best, ctx.seed + 5)
     oracle_agree = judge_scores(judge, oracle, d.y_test[idx])["agreement_confident"]
