@@ -10,7 +10,13 @@ from deltalab.cli import build_parser, main
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 TOUR = [line.split("#")[0].strip() for line in README.splitlines() if line.startswith("deltalab ")]
-HEAVY = ("--chapter", "--jobs", "bench", "report runs/a", "generate")  # minutes of work or need other runs; parsed only
+HEAVY = (
+    "--chapter",
+    "--jobs",
+    "bench",
+    "report runs/a",
+    "generate",
+)  # minutes of work or need other runs; parsed only
 
 
 def test_tour_is_not_empty():

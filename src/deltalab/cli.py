@@ -222,7 +222,12 @@ def build_parser() -> argparse.ArgumentParser:
     gen = sub.add_parser("generate", help="draw digits from a text prompt (CLIP prior + guided diffusion)")
     gen.add_argument("prompt", help='e.g. "a photo of the digit seven"')
     gen.add_argument("--n", type=_positive_int, default=16, help="number of samples")
-    gen.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance scale w (0: none)")
+    gen.add_argument(
+        "--guidance",
+        type=float,
+        default=3.0,
+        help="classifier-free guidance scale w (1: plain conditioning, 0: ignore the prompt)",
+    )
     gen.add_argument("--seed", type=int, default=0, help="seed of the model and the samples")
     gen.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     gen.add_argument("--out", default="generated.png", help="PNG grid to write (atomically)")
