@@ -222,3 +222,26 @@ def test_cli_generate_bad_prompt_lists_vocabulary(capsys):
     assert main(["generate", "a photo of the digit sevn"]) == 2
     err = capsys.readouterr().err
     assert "sevn" in err and "seven" in err
+
+
+def test_runner_pins_and_restores_threads(tmp_path):
+    import torch
+
+    seen = []
+
+    @experiment(id="zz-threads", chapter="L", title="t", claim="c")
+    def _threads(ctx):
+        seen.append(torch.get_num_threads())
+        torch.set_num_threads(1)  # an experiment may change it; the runner restores it
+        return ctx.result({"m": 1}, [Bar("m", ">=", 1)], bar="m >= 1")
+
+    before = torch.get_num_threads()
+    try:
+        doc = run(["zz-threads"], out=tmp_path / "r", verbose=False, threads=2)
+        assert seen == [2] and torch.get_num_threads() == before
+        assert doc["provenance"]["threads"] == 2
+        run(["zz-threads"], out=tmp_path / "r", verbose=False)
+        assert seen[-1] == 1
+    finally:
+        del EXPERIMENTS._entries["zz-threads"]
+        torch.set_num_threads(before)

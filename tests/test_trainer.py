@@ -209,7 +209,7 @@ def test_ddp_two_ranks_equal_single_process(tmp_path):
     assert single.returncode == 0, single.stderr
     torchrun = Path(sys.executable).with_name("torchrun")
     dist = subprocess.run(
-        [str(torchrun), "--nproc_per_node=2", "--master_port=29533", str(script), str(tmp_path / "dist.pt")],
+        [str(torchrun), "--standalone", "--nproc_per_node=2", str(script), str(tmp_path / "dist.pt")],
         env=env,
         capture_output=True,
         text=True,

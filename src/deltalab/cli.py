@@ -191,6 +191,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     r.add_argument("--out", help="run folder (default runs/<UTC stamp>); an existing one is replaced whole")
     r.add_argument("--jobs", type=_positive_int, default=1, help="experiments run in parallel processes")
+    r.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=1,
+        help="torch intra-op threads per claim (default 1: same numbers on every machine)",
+    )
     r.add_argument("--timeout", type=_positive_float, default=300.0, help="per-claim limit in seconds")
     r.add_argument("--json", action="store_true", help="print result.json on stdout")
     r.set_defaults(fn=cmd_run)

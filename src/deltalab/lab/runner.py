@@ -64,9 +64,22 @@ def _alarm(signum: int, frame: Any) -> None:
 
 
 def run_one(
-    spec_id: str, profile: str, seed: int, device: str, out_dir: str, timeout: float, verbose: bool = True
+    spec_id: str,
+    profile: str,
+    seed: int,
+    device: str,
+    out_dir: str,
+    timeout: float,
+    verbose: bool = True,
+    threads: int = 1,
 ) -> dict[str, Any]:
-    """Run one experiment and return its claim record (never raises for the experiment's errors)."""
+    """Run one experiment and return its claim record (never raises for the experiment's errors).
+
+    torch's intra-op thread count is pinned to ``threads`` for the claim and restored afterwards:
+    float results (and so marginal verdicts) depend on it, and no claim may change it for the next.
+    """
+    import torch
+
     from deltalab.train.seed import seed_everything
 
     spec = EXPERIMENTS.get(spec_id)
@@ -81,6 +94,8 @@ def run_one(
     }
     use_alarm = timeout > 0 and hasattr(signal, "SIGALRM")
     old = signal.signal(signal.SIGALRM, _alarm) if use_alarm else None
+    prev_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
     t0 = time.perf_counter()
     try:
         if use_alarm:
@@ -105,6 +120,7 @@ def run_one(
         tb = traceback.format_exc(limit=-3)
         record.update(_error_fields(ctx, f"{type(e).__name__}: {e}\n{tb}"))
     finally:
+        torch.set_num_threads(prev_threads)
         if use_alarm:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, old)
@@ -130,12 +146,6 @@ def _stamp() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
 
 
-def _worker_init(threads: int) -> None:
-    import torch
-
-    torch.set_num_threads(threads)
-
-
 def run(
     names: Iterable[str] | None = None,
     *,
@@ -148,12 +158,19 @@ def run(
     timeout: float = 300.0,
     verbose: bool = True,
     argv: list[str] | None = None,
+    threads: int = 1,
 ) -> dict[str, Any]:
-    """Run the selected experiments; write ``result.json``, ``report.html``, figures; return the document."""
+    """Run the selected experiments; write ``result.json``, ``report.html``, figures; return the document.
+
+    ``threads`` pins torch's intra-op threads per claim (default 1: the numbers, and so the verdicts,
+    are then the same on any machine; the small models here gain little from more threads).
+    """
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
     from deltalab.train.seed import resolve_device
 
     resolve_device(device)
@@ -191,14 +208,13 @@ def run(
         if jobs == 1:
             for spec in specs:
                 say(f"-> {spec.id} ({spec.chapter}: {spec.title})")
-                done(run_one(spec.id, profile, seed, device, str(staging), timeout, verbose))
+                done(run_one(spec.id, profile, seed, device, str(staging), timeout, verbose, threads))
         else:
-            threads = max(1, (os.cpu_count() or 1) // jobs)
-            with ProcessPoolExecutor(
-                jobs, mp_context=get_context("spawn"), initializer=_worker_init, initargs=(threads,)
-            ) as pool:
+            with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
                 futs = {
-                    s.id: pool.submit(run_one, s.id, profile, seed, device, str(staging), timeout, False)
+                    s.id: pool.submit(
+                        run_one, s.id, profile, seed, device, str(staging), timeout, False, threads
+                    )
                     for s in specs
                 }
                 for s in specs:
@@ -212,7 +228,7 @@ def run(
             "device": device,
             "started": started.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             "seconds": round(time.perf_counter() - t0, 3),
-            "provenance": provenance(argv if argv is not None else sys.argv),
+            "provenance": {**provenance(argv if argv is not None else sys.argv), "threads": threads},
             "claims": records,
         }
         write_run(staging, doc)
