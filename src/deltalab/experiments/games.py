@@ -114,7 +114,6 @@ def alphazero(ctx: Context):
     every minimax tie-break (measured 0 losses over the 4 branches; the same search with a uniform
     net loses its 1 branch as X and 87 of 91 as O). Full: never loses as X or O (after the quick
     training it loses 3 of 107 branches as O; the longer full run is unverified). Quick profile: ~17 s CPU."""
-    import torch
 
     from deltalab.rl.alphazero import (
         AlphaZeroConfig,
@@ -126,7 +125,6 @@ def alphazero(ctx: Context):
     from deltalab.rl.mcts import uniform_evaluate
     from deltalab.rl.minimax import Solver
 
-    torch.set_num_threads(1)
     game = TicTacToe()
     solver = Solver(game)
     cfg = AlphaZeroConfig(iterations=ctx.pick(quick=12, full=40))
@@ -189,14 +187,12 @@ def alphago(ctx: Context):
     flattening the prior (temperature 3) reached only 0.29. An expected failure until that is
     fixed. Quick profile: ~17 s CPU."""
     import numpy as np
-    import torch
 
     from deltalab.rl.alphago import AlphaGoConfig, guided_evaluator, train_alphago
     from deltalab.rl.envs.connect4 import ConnectFour
     from deltalab.rl.mcts import puct_search, uct_search
     from deltalab.rl.minimax import alphabeta_policy
 
-    torch.set_num_threads(1)
     game = ConnectFour(rows=4, cols=5, k=4)
     cfg = AlphaGoConfig()
     policy, rollout, value, stats = train_alphago(game, cfg, seed=ctx.seed)

@@ -155,11 +155,9 @@ def dqn(ctx: Context):
     10-episode greedy evaluation reaches 475, keeping the best-evaluated net), the greedy policy's
     mean return over 20 fresh episodes is ≥ 195 (quick; measured 500 at seed 0, 182 and 373 at
     seeds 1, 2: DQN is seed-sensitive here); full: ≥ 475 for each of 3 seeds. Quick profile: ~20 s."""
-    import torch
 
     from deltalab.rl.dqn import DQNConfig, evaluate, train_dqn
 
-    torch.set_num_threads(1)
     env_id = "CartPole-v1"
     seeds = ctx.pick(quick=[ctx.seed], full=[ctx.seed, ctx.seed + 1, ctx.seed + 2])
     bar_return = ctx.pick(quick=195.0, full=475.0)
