@@ -17,16 +17,21 @@ from deltalab.models.cyclegan import ConvDiscriminator, CycleGAN, CycleGANConfig
 DOMAIN_A, DOMAIN_B, NEITHER = 0, 1, 2
 
 
-def _half_styles(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Images in neither domain: invert-only, thicken-only, or noise, a third each."""
+def _neither(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Images in neither domain, a quarter each: invert-only, thicken-only, noise, or a constant
+    image (a random grey level: the blank output of a collapsed translator must not count)."""
     thick = 1.0 - restyle(x)
-    kind = torch.randint(0, 3, (x.shape[0], 1, 1, 1), generator=generator).to(x.device)
+    kind = torch.randint(0, 4, (x.shape[0], 1, 1, 1), generator=generator).to(x.device)
     noise = torch.rand(x.shape, generator=generator).to(x)
-    return torch.where(kind == 0, 1.0 - x, torch.where(kind == 1, thick, noise))
+    level = torch.rand(x.shape[0], 1, 1, 1, generator=generator).to(x).expand_as(x)
+    return torch.where(
+        kind == 0, 1.0 - x, torch.where(kind == 1, thick, torch.where(kind == 2, noise, level))
+    )
 
 
 def train_domain_judge(x: torch.Tensor, steps: int, generator: torch.Generator) -> nn.Module:
-    """A 3-way conv classifier: plain digit (A), restyled digit (B), neither (half-styled or noise)."""
+    """A 3-way conv classifier of 8×8 images x (N, 1, 8, 8) of domain A: plain (A), restyled (B),
+    neither (half-styled, noise or constant)."""
     judge = nn.Sequential(ConvDiscriminator(1, 16).net[:-1], nn.Flatten(), nn.Linear(32 * 2 * 2, 3)).to(
         x.device
     )
@@ -34,7 +39,7 @@ def train_domain_judge(x: torch.Tensor, steps: int, generator: torch.Generator) 
     for _ in range(steps):
         idx = torch.randint(0, x.shape[0], (96,), generator=generator).to(x.device)
         a = x[idx]
-        batch = torch.cat([a[:32], restyle(a[32:64]), _half_styles(a[64:], generator)])
+        batch = torch.cat([a[:32], restyle(a[32:64]), _neither(a[64:], generator)])
         y = torch.tensor([DOMAIN_A] * 32 + [DOMAIN_B] * 32 + [NEITHER] * 32, device=x.device)
         loss = F.cross_entropy(judge(batch), y)
         opt.zero_grad(set_to_none=True)
@@ -51,9 +56,9 @@ def train_domain_judge(x: torch.Tensor, steps: int, generator: torch.Generator) 
 def cyclegan(ctx: Context):
     """`deltalab run cyclegan` — claim cyclegan. Expected: on test digits, cycle L1 ≤ 0.1 per pixel
     both ways, and ≥ 80% of translations judged in the target domain by a 3-way domain judge (plain /
-    restyled / neither). The digits judge's agreement on B→A translations is reported (class kept).
+    restyled / neither; "neither" includes constant images, so a blank translator fails). The digits judge's agreement on B→A translations is reported (class kept).
     Domain A: digits; B: thickened and inverted digits (disjoint halves of the train split, unpaired).
-    Quick measured (350 steps): cycle L1 0.070 / 0.063, in-domain 99.8% / 100%, digit kept 92%.
+    Quick measured (350 steps): cycle L1 0.070 / 0.063, in-domain 99.8% / 98.9%, digit kept 92%.
     Quick: ~39 s CPU with the digits judge."""
     g = torch.Generator().manual_seed(ctx.seed + 6)
     torch.manual_seed(ctx.seed + 6)
@@ -131,16 +136,26 @@ def temporal_error(g_ab: nn.Module, clips_a: torch.Tensor, partner_b: torch.Tens
     title="Recycle-GAN's temporal predictor and recycle loss keep translated videos consistent",
     claim="a temporal predictor and the recycle loss keep translated videos consistent over time",
     expected="fail",
-    reason="quick budget: both translators collapse to the blank restyled background (flicker 0.1416 "
-    "for both, ratio 1.00); no temporal gain measured",
+    reason="no temporal gain on this data: with the collapse fixed (instance-norm tanh generators) the "
+    "frame-wise CycleGAN already translates every frame almost exactly (flicker 0.0026 vs Recycle-GAN 0.0028, "
+    "ratio 0.92 < 1.05; both 99% in-domain): the per-frame map is deterministic, so there is no flicker to remove",
 )
 def recycle_gan(ctx: Context):
     """`deltalab run recycle-gan` — claim recycle-gan. Expected: on held-out clips (video:a → video:b,
     moving squares), the flicker (error of the translated frame-to-frame change against the true one)
     of Recycle-GAN is lower than that of a frame-wise CycleGAN trained with the same steps, nets and
-    seed: ``flicker_ratio_cyclegan_over_recycle >= 1.05`` (a 5% margin: "better" must be measurable).
-    Quick measured: both 0.1416 (ratio 1.00) — both translators output the empty background, so this
-    is an honest expected failure. Quick: ~39 s CPU."""
+    seed: ``flicker_ratio_cyclegan_over_recycle >= 1.05`` (a 5% margin: "better" must be measurable),
+    and (guard) >= 80% of both models' translations, both ways, are judged in the target domain by a
+    3-way domain judge whose "neither" class includes constant images, so a blank translator, whose
+    flicker is the same for both models, cannot pass. Generators and predictors are CycleGAN's
+    instance-norm tanh design (the sigmoid nets collapsed to the blank background).
+    Quick measured (300 steps): flicker CycleGAN 0.0026, Recycle-GAN 0.0028 (ratio 0.92), frame error
+    0.0028 / 0.0031, in-domain 99.4% / 100% for both models, a blank frame judged B 0%. Before the fix
+    both translators output the blank background (flicker 0.1416 for both, ratio 1.00). Expected
+    failure, honestly: the restyle map is deterministic and local per frame, so a frame-wise
+    translator that learns it is already temporally consistent and the recycle loss can only add
+    competing terms (also seen at 400 steps, seed 0: 0.0016 vs 0.0017; seed 2: 0.0019 vs 0.0041; with
+    per-frame noise σ 0.1 on A: 0.0033 vs 0.0082). Quick: ~37 s CPU."""
     from deltalab.data.video import make_clips
     from deltalab.models.recycle_gan import TemporalPredictor, recycle_loss_fn
 
@@ -149,25 +164,43 @@ def recycle_gan(ctx: Context):
     clips_b, _ = make_clips(256, frames, 8, "b", seed=ctx.seed + 200)  # different scenes: unpaired
     test_a, test_b = make_clips(128, frames, 8, "a", seed=ctx.seed + 300)
     clips_a, clips_b = clips_a.to(ctx.device), clips_b.to(ctx.device)
+    test_a, test_b = test_a.to(ctx.device), test_b.to(ctx.device)
     frames_a, frames_b = clips_a.flatten(0, 1), clips_b.flatten(0, 1)  # (N·T, 1, 8, 8)
-    cfg = CycleGANConfig(steps=ctx.pick(400, 2000), batch_size=32, lr=1e-3, lambda_cyc=10.0)
-    results, hists = {}, {}
+    cfg = CycleGANConfig(steps=ctx.pick(300, 2000), batch_size=32, lr=1e-3, lambda_cyc=10.0)
+    judge_steps = ctx.pick(300, 1000)
+    domain = train_domain_judge(frames_a, judge_steps, torch.Generator().manual_seed(ctx.seed + 9))
+    metrics, hists = {}, {}
     for name in ("cyclegan", "recycle"):
         g = torch.Generator().manual_seed(ctx.seed + 8)
         torch.manual_seed(ctx.seed + 8)
-        model = CycleGAN(1, hidden=16).to(ctx.device)
+        model = CycleGAN(1, hidden=16, norm=True).to(ctx.device)
 
         def sampler(x: torch.Tensor, g: torch.Generator = g):
             return lambda n: x[torch.randint(0, x.shape[0], (n,), generator=g).to(ctx.device)]
 
         extra, params = None, None
         if name == "recycle":
-            p_a, p_b = TemporalPredictor(16).to(ctx.device), TemporalPredictor(16).to(ctx.device)
+            p_a, p_b = (TemporalPredictor(16, norm=True).to(ctx.device) for _ in range(2))
             extra = recycle_loss_fn(p_a, p_b, clips_a, clips_b, cfg.batch_size, g)
             params = [*p_a.parameters(), *p_b.parameters()]
         hists[name] = train_cyclegan(model, sampler(frames_a), sampler(frames_b), cfg, extra, params)
-        results[name] = temporal_error(model.G_ab, test_a.to(ctx.device), test_b.to(ctx.device))
-        ctx.log(f"{name}: flicker {results[name][0]:.4f}, frame error {results[name][1]:.4f}")
+        flicker, frame_err = temporal_error(model.G_ab, test_a, test_b)
+        with torch.no_grad():
+            in_b = (domain(model.G_ab(test_a.flatten(0, 1))).argmax(1) == DOMAIN_B).float().mean().item()
+            in_a = (domain(model.G_ba(test_b.flatten(0, 1))).argmax(1) == DOMAIN_A).float().mean().item()
+        metrics |= {
+            f"flicker_{name}": flicker,
+            f"frame_error_{name}": frame_err,
+            f"in_domain_b_frac_{name}": in_b,
+            f"in_domain_a_frac_{name}": in_a,
+        }
+        ctx.log(
+            f"{name}: flicker {flicker:.4f}, frame error {frame_err:.4f}, in-domain {in_b:.2f}/{in_a:.2f}"
+        )
+    with torch.no_grad():
+        blank = torch.ones_like(test_b[:, 0])  # (N, 1, 8, 8): the collapsed translator's output
+        blank_b = (domain(blank).argmax(1) == DOMAIN_B).float().mean().item()
+        real_b = (domain(test_b.flatten(0, 1)).argmax(1) == DOMAIN_B).float().mean().item()
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for name, h in hists.items():
@@ -175,16 +208,23 @@ def recycle_gan(ctx: Context):
     ax.set(xlabel="step", title="frame-wise CycleGAN vs Recycle-GAN")
     ax.legend(fontsize=7)
     ctx.savefig(fig)
-    metrics = {
-        "flicker_cyclegan": results["cyclegan"][0],
-        "flicker_recycle": results["recycle"][0],
-        "flicker_ratio_cyclegan_over_recycle": results["cyclegan"][0] / max(results["recycle"][0], 1e-12),
-        "frame_error_cyclegan": results["cyclegan"][1],
-        "frame_error_recycle": results["recycle"][1],
+    metrics |= {
+        "flicker_ratio_cyclegan_over_recycle": metrics["flicker_cyclegan"]
+        / max(metrics["flicker_recycle"], 1e-12),
+        "in_domain_min_frac": min(v for k, v in metrics.items() if k.startswith("in_domain_")),
+        "domain_judge_real_b_frac": real_b,
+        "domain_judge_blank_as_b_frac": blank_b,
     }
     return ctx.result(
         metrics,
-        [Bar("flicker_ratio_cyclegan_over_recycle", ">=", 1.05)],
-        bar="translated-video flicker of Recycle-GAN >= 5% lower than frame-wise CycleGAN's (same steps, nets, seed)",
-        config={**vars(cfg), "frames": frames, "train_clips": 256, "test_clips": 128},
+        [Bar("flicker_ratio_cyclegan_over_recycle", ">=", 1.05), Bar("in_domain_min_frac", ">=", 0.8)],
+        bar="translated-video flicker of Recycle-GAN >= 5% lower than frame-wise CycleGAN's (same steps, nets, "
+        "seed); >= 80% of both models' translations judged in the target domain both ways",
+        config={
+            **vars(cfg),
+            "frames": frames,
+            "train_clips": 256,
+            "test_clips": 128,
+            "domain_judge_steps": judge_steps,
+        },
     )

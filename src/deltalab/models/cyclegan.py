@@ -8,7 +8,13 @@ Networks" (arXiv:1703.10593). With G: A → B, F: B → A and discriminators D_A
 
 Departures: (1) the non-saturating GAN loss shared with ``models.gan`` instead of the paper's least
 squares; (2) three-layer convolutional generators and two-layer discriminators for 8×8 images,
-no image history buffer; (3) ``extra_loss`` lets Recycle-GAN add its temporal terms to L_G.
+no image history buffer; (3) ``extra_loss`` lets Recycle-GAN add its temporal terms to L_G;
+(4) the paper's generator design (instance normalization, Ulyanov et al. arXiv:1607.08022, and a
+tanh output on images scaled to [−1, 1]) is an option (``norm=True``): the plain sigmoid generator
+works on dense digits but on sparse frames (a 2×2 square on 8×8) both generators fall into the
+blank-background solution within ~100 steps (the L1 cycle optimum of a constant image is the
+background, then the sigmoid saturates and no gradient is left); instance norm keeps the sparse
+object in every feature map.
 
 Shapes: B batch, images (B, 1, H, W) in [0, 1].
 """
@@ -25,20 +31,32 @@ from deltalab.models.gan import discriminator_loss, generator_loss
 
 
 class ConvGenerator(nn.Module):
-    """Same-size image-to-image net: conv → ReLU → conv → ReLU → conv → sigmoid."""
+    """Same-size image-to-image net: conv → ReLU → conv → ReLU → conv → sigmoid.
 
-    def __init__(self, in_channels: int = 1, out_channels: int = 1, hidden: int = 32) -> None:
+    ``norm=True``: CycleGAN's design, conv → InstanceNorm → ReLU (twice) → conv → tanh on the
+    input scaled to [−1, 1], output mapped back to [0, 1].
+    """
+
+    def __init__(
+        self, in_channels: int = 1, out_channels: int = 1, hidden: int = 32, norm: bool = False
+    ) -> None:
         super().__init__()
+        self.norm = norm
+
+        def block(c_in: int) -> list[nn.Module]:
+            conv = nn.Conv2d(c_in, hidden, 3, padding=1)
+            return [conv, nn.InstanceNorm2d(hidden), nn.ReLU()] if norm else [conv, nn.ReLU()]
+
         self.net = nn.Sequential(
-            nn.Conv2d(in_channels, hidden, 3, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(hidden, hidden, 3, padding=1),
-            nn.ReLU(),
+            *block(in_channels),
+            *block(hidden),
             nn.Conv2d(hidden, out_channels, 3, padding=1),
-            nn.Sigmoid(),
+            nn.Tanh() if norm else nn.Sigmoid(),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.norm:
+            return (self.net(2 * x - 1) + 1) / 2  # (B, C_out, H, W) in [0, 1]
         return self.net(x)  # (B, C_out, H, W)
 
 
@@ -82,13 +100,13 @@ class CycleGANConfig:
 
 
 class CycleGAN(nn.Module):
-    """G_ab, G_ba (generators) and D_a, D_b (discriminators)."""
+    """G_ab, G_ba (generators; ``norm``: instance-norm tanh design) and D_a, D_b (discriminators)."""
 
-    def __init__(self, channels: int = 1, hidden: int = 32) -> None:
+    def __init__(self, channels: int = 1, hidden: int = 32, norm: bool = False) -> None:
         super().__init__()
         self.G_ab, self.G_ba = (
-            ConvGenerator(channels, channels, hidden),
-            ConvGenerator(channels, channels, hidden),
+            ConvGenerator(channels, channels, hidden, norm),
+            ConvGenerator(channels, channels, hidden, norm),
         )
         self.D_a, self.D_b = ConvDiscriminator(channels, hidden), ConvDiscriminator(channels, hidden)
 

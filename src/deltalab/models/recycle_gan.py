@@ -9,7 +9,7 @@ Predictors P_A, P_B guess the next frame from the two before it; with G: A → B
 added to CycleGAN's adversarial and cycle losses (``models.cyclegan.train_cyclegan``'s hook).
 
 Departures: (1) the predictors see two past frames and are the same small conv nets as the
-generators; (2) L1 for the recycle term and squared error for L_τ, both averaged over pixels.
+generators (``norm``: the instance-norm tanh design); (2) L1 for the recycle term and squared error for L_τ, both averaged over pixels.
 
 Shapes: N clips, T frames; clips (N, T, 1, H, W); triples (B, 3, 1, H, W).
 """
@@ -27,9 +27,9 @@ from deltalab.models.cyclegan import ConvGenerator, CycleGAN
 class TemporalPredictor(nn.Module):
     """(x_{t−1}, x_t) each (B, 1, H, W) → x̂_{t+1} (B, 1, H, W)."""
 
-    def __init__(self, hidden: int = 32) -> None:
+    def __init__(self, hidden: int = 32, norm: bool = False) -> None:
         super().__init__()
-        self.net = ConvGenerator(in_channels=2, out_channels=1, hidden=hidden)
+        self.net = ConvGenerator(in_channels=2, out_channels=1, hidden=hidden, norm=norm)
 
     def forward(self, prev: torch.Tensor, cur: torch.Tensor) -> torch.Tensor:
         return self.net(torch.cat([prev, cur], dim=1))
