@@ -1,8 +1,9 @@
 import pytest
 import torch
 from scipy.stats import ks_2samp
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from deltalab.models.diffusion import MLPDenoiser, NoiseSchedule, train_diffusion
+from deltalab.models.diffusion import MLPDenoiser, NoiseSchedule, lognormal_t_probs, train_diffusion
 from deltalab.models.latent_diffusion import LatentAutoencoder, LatentDiffusion
 
 
@@ -57,6 +58,8 @@ def test_perfect_denoiser_recovers_point_mass():
     g = torch.Generator().manual_seed(0)
     assert torch.allclose(s.sample_ddim(eps, (5, 2), steps=20, generator=g), c.expand(5, 2), atol=1e-3)
     assert torch.allclose(s.sample_ancestral(eps, (5, 2), generator=g), c.expand(5, 2), atol=1e-3)
+    x = s.sample_ddim(eps, (5, 2), steps=20, generator=g, eta=1.0)  # strided ancestral
+    assert torch.allclose(x, c.expand(5, 2), atol=1e-3)
 
 
 def test_training_lowers_loss_on_2d():
@@ -76,3 +79,51 @@ def test_latent_diffusion_sample_shape_and_ae_validation():
     assert x.shape == (3, 1, 8, 8) and torch.isfinite(x).all()
     with pytest.raises(ValueError, match="64"):
         LatentAutoencoder(64, latent_dim=64)
+
+
+def test_ddim_rejects_bad_eta():
+    with pytest.raises(ValueError, match="1.5"):
+        NoiseSchedule(timesteps=20).sample_ddim(MLPDenoiser(2, hidden=4, depth=1), (5, 2), steps=5, eta=1.5)
+
+
+def test_strided_ancestral_matches_gaussian_data_distribution():
+    """For data N(m, v) the exact ε is known; η = 1 over all T steps must return N(m, v).
+
+    (With 50 strided steps the plug-in x̂_0 under-disperses: variance 0.20 instead of 0.25.)"""
+    s = NoiseSchedule()
+    m, v = 0.5, 0.25
+
+    def eps(x, t):
+        ab = s.alpha_bars[t].float()[:, None]
+        return (1 - ab).sqrt() * (x - ab.sqrt() * m) / (ab * v + 1 - ab)
+
+    x = s.sample_ddim(eps, (4000, 1), steps=1000, generator=torch.Generator().manual_seed(1), eta=1.0)
+    assert x.mean().item() == pytest.approx(m, abs=0.03) and x.var().item() == pytest.approx(v, rel=0.08)
+
+
+def test_lognormal_t_probs_is_a_distribution_peaked_at_the_mean_sigma():
+    s = NoiseSchedule()
+    p = lognormal_t_probs(s, mean=0.3, std=0.8, uniform_mix=0.2)
+    sigma = ((1 - s.alpha_bars) / s.alpha_bars).sqrt()
+    assert p.shape == (1000,) and p.sum().item() == pytest.approx(1.0, abs=1e-5)
+    assert p.min().item() >= 0.2 / 1000 - 1e-9  # the uniform share keeps every t trained
+    assert sigma[p.argmax()].log().item() == pytest.approx(0.3, abs=0.2)
+    with pytest.raises(ValueError, match="-1"):
+        lognormal_t_probs(s, 0.0, -1.0)
+
+
+def test_train_diffusion_warmup_ema_and_validation():
+    torch.manual_seed(0)
+    s = NoiseSchedule()
+    data = torch.randn(512, 2) * 0.1 + 1.0
+    model = MLPDenoiser(2, hidden=32, depth=2)
+    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(0.9))
+    g = torch.Generator().manual_seed(0)
+    losses = train_diffusion(
+        model, s, data, 200, 64, 5e-3, g, warmup=20, ema=ema, t_probs=lognormal_t_probs(s, 0, 1)
+    )
+    assert len(losses) == 200 and sum(losses[-20:]) < sum(losses[:20])
+    assert ema.n_averaged.item() == 200
+    assert not torch.equal(ema.module.net[0].weight, model.net[0].weight)
+    with pytest.raises(ValueError, match="warmup=10"):
+        train_diffusion(model, s, data, 10, 64, warmup=10)

@@ -7,6 +7,7 @@ import time
 
 import torch
 from scipy.stats import ks_2samp
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from deltalab.data import load_digits
 from deltalab.data.toy2d import sample_toy2d
@@ -15,27 +16,42 @@ from deltalab.eval.judge import cached_judge, judge_scores
 from deltalab.experiments.gan import sample_grid
 from deltalab.lab import Bar, Context, experiment
 from deltalab.lab.plot import plt
-from deltalab.models.diffusion import MLPDenoiser, NoiseSchedule, train_diffusion
+from deltalab.models.diffusion import MLPDenoiser, NoiseSchedule, lognormal_t_probs, train_diffusion
 from deltalab.models.latent_diffusion import LatentAutoencoder, LatentDiffusion, train_autoencoder
 from deltalab.models.unet import UNet
 
 ALPHA_BAR_REF = {0: 0.9999, 99: 0.8970, 499: 0.07859, 999: 4.036e-5}  # linear 1e-4 → 0.02, T = 1000
 DDIM_STEPS = 50
+EMA_DECAY = 0.99  # few hundred steps: a short average (Ho et al. use 0.9999 over 800k steps)
+T_LOGNORMAL = (0.3, 0.8)  # mean, std of log σ_t for drawing t (EDM-style), mixed 20% with uniform
 
 
 def pixel_ddpm(ctx: Context) -> tuple[UNet, NoiseSchedule, list[float]]:
-    """The U-Net DDPM on digits scaled to [−1, 1], trained once per run (shared with latent-diffusion)."""
+    """The U-Net DDPM on digits scaled to [−1, 1], trained once per run (shared with latent-diffusion).
+
+    Returns the EMA of the weights (what is sampled from), the schedule and the training losses.
+    """
 
     def build() -> tuple[UNet, NoiseSchedule, list[float]]:
         torch.manual_seed(ctx.seed + 10)
         g = torch.Generator().manual_seed(ctx.seed + 10)
         x = load_digits(images=True).x_train.to(ctx.device) * 2 - 1  # (N, 1, 8, 8)
         model = UNet(base_channels=16, emb_dim=32).to(ctx.device)
+        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(EMA_DECAY))
         schedule = NoiseSchedule()
         losses = train_diffusion(
-            model, schedule, x, steps=ctx.pick(600, 8000), batch_size=64, lr=2e-3, generator=g
+            model,
+            schedule,
+            x,
+            steps=ctx.pick(600, 3000),
+            batch_size=64,
+            lr=2e-2,
+            generator=g,
+            warmup=50,
+            ema=ema,
+            t_probs=lognormal_t_probs(schedule, *T_LOGNORMAL),
         )
-        return model.eval(), schedule, losses
+        return ema.module.eval(), schedule, losses
 
     return ctx.cached(("ddpm-digits-unet",), build)
 
@@ -59,15 +75,24 @@ def closed_form_vs_iterated(schedule: NoiseSchedule, seed: int, n: int = 4000) -
     claim="a linear β schedule (1e-4→0.02), ε-prediction loss, U-Net with sinusoidal time embedding; "
     "q(x_t given x_0) in closed form",
     expected="fail",
-    reason="quick budget: 600 U-Net steps give 30% judge-confident digits (bar 70%), 3000 MLP steps a 2-D SW "
-    "3.2x the data floor (bar 2x); schedule and closed-form noising pass",
+    reason="quick budget: 600 U-Net steps (EMA, warm-up + cosine lr, log-normal t) give 58% judge-confident "
+    "digits (bar 70%; ~2400+ steps needed); 2-D SW 1.9x the floor and schedule/noising pass",
 )
 def ddpm(ctx: Context):
     """`deltalab run ddpm` — claim ddpm. Expected: ᾱ at t = 0, 99, 499, 999 within 1e-3 (relative) of
     0.9999, 0.8970, 0.07859, 4.036e-5; closed-form vs iterated noising: KS p ≥ 0.01; moons samples
-    (1000-step ancestral) SW ≤ 2× the data-vs-data floor (n = 1000); digits (DDIM, 50 steps) judge-
-    confident ≥ 70%, class entropy ≥ 2 bits. Quick measured: ᾱ exact to 5e-5, KS p = 0.14, SW 0.047 vs
-    floor 0.015 (3.2×, fails), digits 30% confident (fails) — an honest expected failure. Quick: ~55 s CPU."""
+    (1000-step ancestral) SW ≤ 2× the data-vs-data floor (n = 1000); digits (50 strided ancestral
+    steps, DDIM with η = 1) judge-confident ≥ 70%, class entropy ≥ 2 bits.
+
+    Training: Adam with linear warm-up then cosine decay (2-D: lr 1e-2, 3000 steps of 256; digits:
+    lr 2e-2, 600 steps of 64), samples drawn from an EMA of the U-Net weights (decay 0.99), and the
+    U-Net's t drawn from a log-normal over σ_t (EDM, mixed 20% with uniform).
+    Quick measured: ᾱ exact to 5e-5, KS p = 0.14, SW 0.028 vs floor 0.015 (1.9×, passes; it varies
+    1.7–2.6× over random streams), digits 58% confident, 3.29 bits (fails): an honest expected failure.
+    Measured before these changes: SW 3.2×, 30% confident. In side runs 800 steps gave 69%, and 2400
+    steps of the old recipe 71% (DDIM) — over the quick budget. Quick: ~59 s CPU.
+    Full (3000 U-Net, 10000 MLP steps): see the report numbers in the docstring below.
+    """
     schedule = NoiseSchedule()
     rel = max(abs(schedule.alpha_bars[t].item() - v) / v for t, v in ALPHA_BAR_REF.items())
     noising = closed_form_vs_iterated(schedule, ctx.seed)
@@ -78,7 +103,7 @@ def ddpm(ctx: Context):
     mu, sd = x2.mean(0), x2.std(0)
     den = MLPDenoiser(2, hidden=128, depth=3).to(ctx.device)
     losses_2d = train_diffusion(
-        den, schedule, ((x2 - mu) / sd).to(ctx.device), ctx.pick(3000, 10000), 256, 2e-3, g
+        den, schedule, ((x2 - mu) / sd).to(ctx.device), ctx.pick(3000, 10000), 256, 1e-2, g, warmup=200
     )
     xs = schedule.sample_ancestral(den.eval(), (n, 2), ctx.device, g).cpu() * sd + mu
     fresh = sample_toy2d("moons", n, seed=ctx.seed + 77)[0]
@@ -87,7 +112,7 @@ def ddpm(ctx: Context):
     ctx.log(f"2-D: SW {sw:.4f}, floor {floor:.4f}")
 
     unet, _, losses = pixel_ddpm(ctx)
-    imgs = (schedule.sample_ddim(unet, (400, 1, 8, 8), DDIM_STEPS, ctx.device, g, clip=1.0) + 1) / 2
+    imgs = (schedule.sample_ddim(unet, (400, 1, 8, 8), DDIM_STEPS, ctx.device, g, clip=1.0, eta=1.0) + 1) / 2
     scores = judge_scores(cached_judge(ctx), imgs)
     ctx.log(f"digits: {scores}")
 
@@ -119,7 +144,9 @@ def ddpm(ctx: Context):
     ctx.savefig(fig, suffix="noising")
     fig, grid = plt.subplots(4, 10, figsize=(8, 3.4))
     sample_grid(
-        grid, imgs, f"DDPM digits (DDIM {DDIM_STEPS}): {scores['confident_frac']:.0%} judge-confident"
+        grid,
+        imgs,
+        f"DDPM digits ({DDIM_STEPS} strided ancestral steps): {scores['confident_frac']:.0%} judge-confident",
     )
     ctx.savefig(fig, suffix="samples")
     ctx.series("digits_loss", losses[::5])
@@ -146,7 +173,15 @@ def ddpm(ctx: Context):
         bars,
         bar="schedule values; closed form = iterated noising (KS p >= 0.01); 2-D SW <= 2x data floor; digits "
         "judge confidence >= 0.9 on >= 70% and class entropy >= 2 bits",
-        config={"unet_steps": len(losses), "mlp_steps": len(losses_2d), "ddim_steps": DDIM_STEPS, "n_2d": n},
+        config={
+            "unet_steps": len(losses),
+            "mlp_steps": len(losses_2d),
+            "sampler_steps_digits": DDIM_STEPS,
+            "sampler_eta_digits": 1.0,
+            "ema_decay": EMA_DECAY,
+            "t_lognormal": T_LOGNORMAL,
+            "n_2d": n,
+        },
     )
 
 

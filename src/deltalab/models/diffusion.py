@@ -7,21 +7,33 @@ sampler is DDIM (Song, Meng, Ermon, arXiv:2010.02502).
     q(x_t | x_0) = N(√ᾱ_t x_0, (1 − ᾱ_t) I)        → x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε
     loss = E ‖ε − ε_θ(x_t, t)‖²                      (the "simple" loss, t uniform)
     ancestral:  x_{t−1} = (x_t − β_t/√(1 − ᾱ_t) ε_θ) / √α_t + σ_t z,  σ_t² = β_t
-    DDIM (η=0): x̂_0 = (x_t − √(1 − ᾱ_t) ε_θ)/√ᾱ_t,  x_s = √ᾱ_s x̂_0 + √(1 − ᾱ_s) ε_θ
+    DDIM:  x̂_0 = (x_t − √(1 − ᾱ_t) ε_θ)/√ᾱ_t,  x_s = √ᾱ_s x̂_0 + √(1 − ᾱ_s − σ²) ε_θ + σ z,
+           σ = η √((1 − ᾱ_s)/(1 − ᾱ_t)) √(1 − ᾱ_t/ᾱ_s)   (η = 0 deterministic; η = 1 is the DDPM
+           ancestral step on the strided sub-sequence, the "respaced" sampler of Nichol & Dhariwal,
+           arXiv:2102.09672)
+
+Training aids (all standard; the loss stays the ε-MSE): Adam with a linear warm-up then cosine
+decay of the learning rate; an exponential moving average of the weights to sample from (Ho et al.
+§4; ``torch.optim.swa_utils.AveragedModel``); optionally t drawn from a non-uniform distribution
+``lognormal_t_probs`` — the log-normal over noise levels σ_t = √((1 − ᾱ_t)/ᾱ_t) of Karras et al.
+(EDM, arXiv:2206.00364, §5), mixed with the uniform so that every t is still trained. Drawing t
+from p(t) is the same as weighting the simple loss by T·p(t).
 
 Departures: (1) t is 0-based (t = 0 … T−1), so ᾱ at index 0 is α_1 of the paper; (2) the
-ancestral sampler clips x̂_0 to ``clip`` when given (common practice for images in [−1, 1]).
+samplers clip x̂_0 to ``clip`` when given (common practice for images in [−1, 1]).
 
 Shapes: B batch, x (B, ...) any data shape; D = 2 for the toy denoiser.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel
 
 from deltalab.models.unet import sinusoidal_embedding
 
@@ -67,9 +79,19 @@ class NoiseSchedule:
             x = self.alphas[s].sqrt().item() * x + self.betas[s].sqrt().item() * z
         return x
 
-    def loss(self, model: Denoiser, x0: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
-        """The ε-prediction ("simple") loss at uniformly drawn t."""
-        t = torch.randint(0, self.timesteps, (x0.shape[0],), device=x0.device)
+    def loss(
+        self,
+        model: Denoiser,
+        x0: torch.Tensor,
+        cond: torch.Tensor | None = None,
+        t_probs: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """The ε-prediction ("simple") loss at t uniform, or drawn from ``t_probs`` (T,) when given."""
+        if t_probs is None:
+            t = torch.randint(0, self.timesteps, (x0.shape[0],), device=x0.device)
+        else:
+            t = torch.multinomial(t_probs, x0.shape[0], replacement=True, generator=generator).to(x0.device)
         noise = torch.randn_like(x0)
         pred = (
             model(self.q_sample(x0, t, noise), t)
@@ -114,10 +136,13 @@ class NoiseSchedule:
         device: str | torch.device = "cpu",
         generator: torch.Generator | None = None,
         clip: float | None = None,
+        eta: float = 0.0,
     ) -> torch.Tensor:
-        """Deterministic DDIM (η = 0) on ``steps`` evenly strided timesteps."""
+        """DDIM on ``steps`` evenly strided timesteps: η = 0 deterministic, η = 1 strided ancestral."""
         if not 1 <= steps <= self.timesteps:
             raise ValueError(f"steps must be in [1, {self.timesteps}], got {steps}")
+        if not 0.0 <= eta <= 1.0:
+            raise ValueError(f"eta must be in [0, 1], got {eta}")
         ts = torch.linspace(self.timesteps - 1, 0, steps).round().long().tolist()
         x = torch.randn(shape, generator=generator).to(device)
         for i, t in enumerate(ts):
@@ -128,8 +153,23 @@ class NoiseSchedule:
                 x0 = x0.clamp(-clip, clip)
                 eps = (x - ab**0.5 * x0) / (1 - ab) ** 0.5
             ab_next = self.alpha_bars[ts[i + 1]].item() if i + 1 < len(ts) else 1.0
-            x = ab_next**0.5 * x0 + (1 - ab_next) ** 0.5 * eps
+            sigma = eta * ((1 - ab_next) / (1 - ab) * (1 - ab / ab_next)) ** 0.5
+            x = ab_next**0.5 * x0 + max(1 - ab_next - sigma**2, 0.0) ** 0.5 * eps
+            if sigma > 0:
+                x = x + sigma * torch.randn(shape, generator=generator).to(device)
         return x
+
+
+def lognormal_t_probs(
+    schedule: NoiseSchedule, mean: float, std: float, uniform_mix: float = 0.2
+) -> torch.Tensor:
+    """p(t) (T,): log σ_t ~ N(mean, std²) as in EDM (σ_t = √((1 − ᾱ_t)/ᾱ_t)), mixed with uniform."""
+    if std <= 0 or not 0.0 <= uniform_mix <= 1.0:
+        raise ValueError(f"need std > 0 and uniform_mix in [0, 1], got {std}, {uniform_mix}")
+    log_sigma = (((1 - schedule.alpha_bars) / schedule.alpha_bars).sqrt().log()).float()  # (T,)
+    dlog = torch.diff(log_sigma, append=2 * log_sigma[-1:] - log_sigma[-2:-1])  # density → mass per t
+    p = torch.exp(-0.5 * ((log_sigma - mean) / std) ** 2) * dlog
+    return (1 - uniform_mix) * p / p.sum() + uniform_mix / schedule.timesteps
 
 
 class MLPDenoiser(nn.Module):
@@ -158,17 +198,35 @@ def train_diffusion(
     batch_size: int = 128,
     lr: float = 2e-3,
     generator: torch.Generator | None = None,
+    warmup: int = 0,
+    ema: AveragedModel | None = None,
+    t_probs: torch.Tensor | None = None,
 ) -> list[float]:
-    """Adam on the ε loss with random mini-batches of ``data`` (N, ...); cosine-decayed lr; losses."""
+    """Adam on the ε loss with random mini-batches of ``data`` (N, ...); returns the losses.
+
+    The lr rises linearly over ``warmup`` steps, then decays to 0 on a cosine; ``ema`` (an
+    ``AveragedModel`` of ``model``) is updated after every step; ``t_probs`` (T,) draws t.
+    """
+    if steps < 1 or not 0 <= warmup < steps:
+        raise ValueError(f"need steps >= 1 and 0 <= warmup < steps, got steps={steps}, warmup={warmup}")
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt,
+        lambda i: (
+            (i + 1) / warmup
+            if i < warmup
+            else 0.5 * (1 + math.cos(math.pi * (i - warmup) / (steps - warmup)))
+        ),
+    )
     losses = []
     for _ in range(steps):
         idx = torch.randint(0, data.shape[0], (batch_size,), generator=generator).to(data.device)
-        loss = schedule.loss(model, data[idx])
+        loss = schedule.loss(model, data[idx], t_probs=t_probs, generator=generator)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
+        if ema is not None:
+            ema.update_parameters(model)
         losses.append(loss.item())
     return losses
