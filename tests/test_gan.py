@@ -1,7 +1,15 @@
 import pytest
 import torch
 
-from deltalab.models.gan import Discriminator, GANConfig, Generator, train_gan
+from deltalab.models.gan import (
+    Discriminator,
+    GANConfig,
+    Generator,
+    LatentCode,
+    discriminator_step,
+    ema_of,
+    train_gan,
+)
 
 
 def _real(n):
@@ -65,7 +73,7 @@ def test_conditional_models_need_labels_and_shapes():
         D(x)
 
 
-@pytest.mark.parametrize("kw", [{"steps": 0}, {"d_steps": 0}, {"r1_gamma": -1.0}])
+@pytest.mark.parametrize("kw", [{"steps": 0}, {"d_steps": 0}, {"r1_gamma": -1.0}, {"r1_every": 0}])
 def test_gan_config_rejects_bad_values(kw):
     with pytest.raises(ValueError, match="got"):
         GANConfig(**kw)
@@ -109,3 +117,68 @@ def test_progressive_growing_phases_and_fade():
     assert hist["alpha"][2:6] == [0.25, 0.5, 0.75, 1.0]
     with pytest.raises(ValueError, match="alpha"):
         G(z, 8, 1.5)
+
+
+def test_latent_code_is_uniform_and_a_function_of_z():
+    code = LatentCode(8, 4)
+    z = torch.randn(80_000, 3, generator=torch.Generator().manual_seed(0))
+    k = code.code(z)
+    shares = torch.bincount(k, minlength=8).float() / k.numel()
+    assert k.min() == 0 and k.max() == 7
+    assert torch.allclose(shares, torch.full((8,), 1 / 8), atol=0.005)
+    assert torch.equal(code(z[:5]), code.embed(k[:5]))
+    G = Generator(4, 2, hidden=8, codes=8)
+    zz = torch.randn(6, 4)
+    assert torch.equal(G(zz), G(zz)) and G(zz).shape == (6, 2)
+    with pytest.raises(ValueError, match="got 1"):
+        LatentCode(1, 4)
+
+
+def test_generator_batchnorm_and_ema_follow_the_weights():
+    G = Generator(4, 64, hidden=16, out="sigmoid", norm=True)
+    assert sum(isinstance(m, torch.nn.BatchNorm1d) for m in G.modules()) == 2
+    ema = ema_of(G, 0.5)
+    ema.update_parameters(G)  # first update copies
+    with torch.no_grad():
+        for p in G.parameters():
+            p.add_(1.0)
+    ema.update_parameters(G)
+    for p, q in zip(G.parameters(), ema.module.parameters(), strict=True):
+        assert torch.allclose(q, p - 0.5)  # 0.5 · old + 0.5 · (old + 1)
+    with pytest.raises(ValueError, match="1.0"):
+        ema_of(G, 1.0)
+
+
+def test_discriminator_step_r1_penalizes_the_real_gradient():
+    torch.manual_seed(0)
+    D = Discriminator(2, hidden=8)
+    real, fake = torch.randn(16, 2), torch.randn(16, 2)
+    plain, *_ = discriminator_step(D, torch.optim.SGD(D.parameters(), lr=0.0), real, fake)
+    pen, *_ = discriminator_step(D, torch.optim.SGD(D.parameters(), lr=0.0), real, fake, r1_gamma=2.0)
+    x = real.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(D(x).sum(), x)
+    assert torch.allclose(pen - plain, grad.pow(2).sum(1).mean(), rtol=1e-5)  # γ/2 · E‖∇D‖², γ = 2
+
+
+def test_lazy_r1_runs_the_penalty_every_kth_update(monkeypatch):
+    import deltalab.models.gan as gan
+
+    seen = []
+    orig = gan.discriminator_step
+    monkeypatch.setattr(gan, "discriminator_step", lambda *a: seen.append(a[4]) or orig(*a))
+    train_gan(
+        Generator(4, 2, hidden=8),
+        Discriminator(2, hidden=8),
+        _real,
+        GANConfig(steps=6, batch_size=4, r1_gamma=0.5, r1_every=3),
+    )
+    assert seen == [1.5, 0.0, 0.0, 1.5, 0.0, 0.0]
+
+
+def test_pixel_norm_gives_unit_rms_features():
+    from deltalab.models.progressive_gan import PixelNorm, ProgressiveGenerator
+
+    x = torch.randn(3, 5, 4, 4) * 7
+    assert torch.allclose(PixelNorm()(x).pow(2).mean(1), torch.ones(3, 4, 4), atol=1e-5)
+    G = ProgressiveGenerator(4, 8, codes=4)
+    assert G(torch.randn(2, 4), 8, 0.5).shape == (2, 1, 8, 8)

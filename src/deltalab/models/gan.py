@@ -12,10 +12,19 @@ One training step (k = ``d_steps`` discriminator updates, then one generator upd
 
 With labels, G and D both receive a learned label embedding concatenated to their input.
 
+A generator that is a continuous map of a Gaussian cannot put all its mass on disconnected modes
+(ten digit classes, eight ring modes): the latent paths between two modes map to samples in the
+gap (Khayatkhoei et al., "Disconnected Manifold Learning for Generative Adversarial Networks",
+arXiv:1806.00880). ``codes = K`` gives G a discrete latent as well, as InfoGAN's categorical code
+(Chen et al., arXiv:1606.03657) without the mutual-information term: the quantile of z₀ under
+N(0, 1) picks one of K uniform codes, whose learned embedding joins z. No labels are involved; K
+need not equal the number of modes (G can merge codes). ``norm=True`` puts BatchNorm after the
+generator's hidden layers, as DCGAN does (Radford et al., arXiv:1511.06434).
+
 Departures: (1) MLPs throughout (8×8 digits are 64 numbers); (2) Adam with β1 = 0.5, the DCGAN
 setting, rather than the paper's SGD with momentum.
 
-Shapes: B batch, Z latent, D data dimensions (flattened), K classes.
+Shapes: B batch, Z latent, D data dimensions (flattened), K classes or codes.
 """
 
 from __future__ import annotations
@@ -26,20 +35,43 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 
-def _mlp(sizes: list[int], spectral: bool, act: Callable[[], nn.Module]) -> nn.Sequential:
+def _mlp(sizes: list[int], spectral: bool, act: Callable[[], nn.Module], norm: bool = False) -> nn.Sequential:
     layers: list[nn.Module] = []
     for i in range(len(sizes) - 1):
         lin = nn.Linear(sizes[i], sizes[i + 1])
         layers.append(nn.utils.parametrizations.spectral_norm(lin) if spectral else lin)
         if i < len(sizes) - 2:
-            layers.append(act())
+            layers += [nn.BatchNorm1d(sizes[i + 1]), act()] if norm else [act()]
     return nn.Sequential(*layers)
 
 
+class LatentCode(nn.Module):
+    """z (B, Z) → embedding (B, dim) of the discrete code k = ⌊K · Φ(z₀)⌋, uniform over K codes."""
+
+    def __init__(self, codes: int, dim: int) -> None:
+        super().__init__()
+        if codes < 2:
+            raise ValueError(f"a discrete latent code needs codes >= 2, got {codes}")
+        self.codes = codes
+        self.embed = nn.Embedding(codes, dim)
+
+    def code(self, z: torch.Tensor) -> torch.Tensor:
+        """The code (B,) in [0, codes): the bucket of Φ(z₀), so each code has probability 1/K."""
+        return (torch.special.ndtr(z[:, 0]) * self.codes).long().clamp(max=self.codes - 1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.embed(self.code(z))
+
+
 class Generator(nn.Module):
-    """z (B, Z) [, labels (B,)] → x (B, D); ``out`` = "sigmoid" for images in [0, 1], else linear."""
+    """z (B, Z) [, labels (B,)] → x (B, D); ``out`` = "sigmoid" for images in [0, 1], else linear.
+
+    ``codes`` > 0 adds the discrete latent code read off z₀ (module docstring); ``norm`` adds
+    BatchNorm after each hidden layer (sample in ``eval()`` mode: it then uses running statistics).
+    """
 
     def __init__(
         self,
@@ -49,21 +81,27 @@ class Generator(nn.Module):
         depth: int = 2,
         num_classes: int = 0,
         out: str = "linear",
+        codes: int = 0,
+        norm: bool = False,
     ) -> None:
         super().__init__()
         if out not in ("linear", "sigmoid"):
             raise ValueError(f"out must be 'linear' or 'sigmoid', got {out!r}")
-        self.latent_dim, self.num_classes, self.out = latent_dim, num_classes, out
+        self.latent_dim, self.num_classes, self.out, self.codes = latent_dim, num_classes, out, codes
         self.embed = nn.Embedding(num_classes, latent_dim) if num_classes else None
-        extra = latent_dim if num_classes else 0
-        self.net = _mlp([latent_dim + extra] + [hidden] * depth + [out_features], False, nn.ReLU)
+        self.code = LatentCode(codes, latent_dim) if codes else None
+        extra = latent_dim * (bool(num_classes) + bool(codes))
+        self.net = _mlp([latent_dim + extra] + [hidden] * depth + [out_features], False, nn.ReLU, norm)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        parts = [z]
         if self.embed is not None:
             if labels is None:
                 raise ValueError("this generator is conditional: pass labels")
-            z = torch.cat([z, self.embed(labels)], dim=1)  # (B, 2Z)
-        x = self.net(z)
+            parts.append(self.embed(labels))
+        if self.code is not None:
+            parts.append(self.code(z))
+        x = self.net(torch.cat(parts, dim=1))  # input (B, Z · (1 + labels + codes))
         return torch.sigmoid(x) if self.out == "sigmoid" else x
 
 
@@ -94,6 +132,18 @@ class Discriminator(nn.Module):
         return self.net(x).squeeze(1)
 
 
+def ema_of(model: nn.Module, decay: float) -> AveragedModel:
+    """An exponential moving average of ``model``'s weights, to sample from after training.
+
+    θ_ema ← decay · θ_ema + (1 − decay) · θ after every generator step (Yazıcı et al., "The Unusual
+    Effectiveness of Averaging in GAN Training", arXiv:1806.04498; ProGAN and StyleGAN sample from
+    it too). The average damps the oscillation of the adversarial game around its equilibrium.
+    """
+    if not 0.0 < decay < 1.0:
+        raise ValueError(f"EMA decay must be in (0, 1), got {decay}")
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
 def discriminator_loss(real_logit: torch.Tensor, fake_logit: torch.Tensor) -> torch.Tensor:
     """−log σ(D(x)) − log(1 − σ(D(G(z)))), written with softplus for stability."""
     return F.softplus(-real_logit).mean() + F.softplus(fake_logit).mean()
@@ -122,6 +172,9 @@ class GANConfig:
     """discriminator updates per generator update"""
     r1_gamma: float = 0.0
     """R1 gradient-penalty weight γ on real data (0: off)"""
+    r1_every: int = 1
+    """apply R1 on every k-th D update only, weighted γ·k (StyleGAN2's lazy regularization,
+    arXiv:1912.04958): the double backward is the costliest part of a small GAN's step"""
     history: dict[str, list[float]] = field(default_factory=dict)
     """filled by ``train_gan``: per-step d_loss, g_loss, d_real, d_fake"""
 
@@ -130,8 +183,30 @@ class GANConfig:
             raise ValueError(
                 f"steps, batch_size, d_steps must be >= 1, got {self.steps}, {self.batch_size}, {self.d_steps}"
             )
+        if self.r1_every < 1:
+            raise ValueError(f"r1_every must be >= 1, got {self.r1_every}")
         if self.r1_gamma < 0:
             raise ValueError(f"r1_gamma must be >= 0, got {self.r1_gamma}")
+
+
+def discriminator_step(
+    D: Callable[[torch.Tensor], torch.Tensor],
+    opt_d: torch.optim.Optimizer,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    r1_gamma: float = 0.0,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One update of D on a real and a (detached) fake batch [+ R1]; returns (loss, real, fake logits)."""
+    real = real.detach().requires_grad_(r1_gamma > 0)
+    real_logit, fake_logit = D(real), D(fake.detach())
+    d_loss = discriminator_loss(real_logit, fake_logit)
+    if r1_gamma > 0:
+        (grad,) = torch.autograd.grad(real_logit.sum(), real, create_graph=True)
+        d_loss = d_loss + 0.5 * r1_gamma * grad.pow(2).flatten(1).sum(1).mean()
+    opt_d.zero_grad(set_to_none=True)
+    d_loss.backward()
+    opt_d.step()
+    return d_loss.detach(), real_logit.detach(), fake_logit.detach()
 
 
 def train_gan(
@@ -140,36 +215,37 @@ def train_gan(
     sample_real: Callable[[int], tuple[torch.Tensor, torch.Tensor | None]],
     cfg: GANConfig,
     generator: torch.Generator | None = None,
+    ema: AveragedModel | None = None,
 ) -> dict[str, list[float]]:
     """Alternate ``cfg.d_steps`` D updates and one G update ``cfg.steps`` times; returns the history.
 
     ``sample_real(n)`` returns (x (n, D), labels (n,) or None); fake samples of a conditional GAN
     use the real batch's labels, so that D sees the same label distribution on both sides.
+    ``ema`` (an ``AveragedModel`` of ``G``, see ``ema_of``) is updated after every generator step.
     """
     device = next(G.parameters()).device
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=cfg.betas)
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=cfg.betas)
     hist: dict[str, list[float]] = {"d_loss": [], "g_loss": [], "d_real": [], "d_fake": []}
+    d_updates = 0
     for _ in range(cfg.steps):
         for _ in range(cfg.d_steps):
+            r1 = cfg.r1_gamma > 0 and d_updates % cfg.r1_every == 0
+            d_updates += 1
             x, y = sample_real(cfg.batch_size)
             z = torch.randn(cfg.batch_size, G.latent_dim, generator=generator).to(device)
             with torch.no_grad():
                 fake = G(z, y)
-            x = x.requires_grad_(cfg.r1_gamma > 0)
-            real_logit, fake_logit = D(x, y), D(fake, y)
-            d_loss = discriminator_loss(real_logit, fake_logit)
-            if cfg.r1_gamma > 0:
-                (grad,) = torch.autograd.grad(real_logit.sum(), x, create_graph=True)
-                d_loss = d_loss + 0.5 * cfg.r1_gamma * grad.pow(2).flatten(1).sum(1).mean()
-            opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            opt_d.step()
+            d_loss, real_logit, fake_logit = discriminator_step(
+                lambda v, y=y: D(v, y), opt_d, x, fake, cfg.r1_gamma * cfg.r1_every if r1 else 0.0
+            )
         z = torch.randn(cfg.batch_size, G.latent_dim, generator=generator).to(device)
         g_loss = generator_loss(D(G(z, y), y))
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
+        if ema is not None:
+            ema.update_parameters(G)
         hist["d_loss"].append(d_loss.item())
         hist["g_loss"].append(g_loss.item())
         hist["d_real"].append(torch.sigmoid(real_logit).mean().item())

@@ -7,8 +7,11 @@ it in with α rising linearly from 0 to 1:
     G_8(z)  = (1 − α) · upsample(toRGB_4(h_4)) + α · toRGB_8(block_8(upsample(h_4)))
     D_8(x)  = D_4-trunk((1 − α) · fromRGB_4(avgpool(x)) + α · downsample(block_8(fromRGB_8(x))))
 
-Departures: (1) two resolutions only; (2) no minibatch-stddev layer, equalized learning rate or
-pixel norm (the nets are tiny); (3) the non-saturating loss of ``models.gan``, not WGAN-GP.
+As in the paper, the generator normalizes each pixel's feature vector to unit RMS after every
+convolution (pixel norm, x / sqrt(mean_c x² + ε)) and samples come from an EMA of its weights.
+
+Departures: (1) two resolutions only; (2) no minibatch-stddev layer or equalized learning rate
+(the nets are tiny); (3) the non-saturating loss of ``models.gan``, not WGAN-GP.
 
 Shapes: B batch, Z latent, C channels; images (B, 1, 4, 4) at stage 4 and (B, 1, 8, 8) at stage 8.
 """
@@ -21,25 +24,48 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.swa_utils import AveragedModel
 
-from deltalab.models.gan import discriminator_loss, generator_loss
+from deltalab.models.gan import LatentCode, discriminator_step, generator_loss
+
+
+class PixelNorm(nn.Module):
+    """x (B, C, H, W) → x / sqrt(mean over C of x² + eps): each pixel's features at unit RMS."""
+
+    def __init__(self, eps: float = 1e-8) -> None:
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.rsqrt(x.pow(2).mean(dim=1, keepdim=True) + self.eps)
 
 
 class ProgressiveGenerator(nn.Module):
-    """z (B, Z) → image at the current resolution (4 or 8) with fade-in ``alpha``."""
+    """z (B, Z) → image at the current resolution (4 or 8) with fade-in ``alpha``.
 
-    def __init__(self, latent_dim: int = 16, channels: int = 64) -> None:
+    ``codes`` > 0 adds the discrete latent code of ``models.gan.LatentCode`` to z.
+    """
+
+    def __init__(self, latent_dim: int = 16, channels: int = 64, codes: int = 0) -> None:
         super().__init__()
         self.latent_dim, self.channels = latent_dim, channels
-        self.base = nn.Sequential(nn.Linear(latent_dim, channels * 16), nn.LeakyReLU(0.2))
-        self.block4 = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.LeakyReLU(0.2))
+        self.code = LatentCode(codes, latent_dim) if codes else None
+        z_in = latent_dim * (2 if codes else 1)
+        self.base = nn.Sequential(nn.Linear(z_in, channels * 16), nn.LeakyReLU(0.2))
+        self.block4 = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, padding=1), nn.LeakyReLU(0.2), PixelNorm()
+        )
         self.to_rgb4 = nn.Conv2d(channels, 1, 1)
-        self.block8 = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.LeakyReLU(0.2))
+        self.block8 = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, padding=1), nn.LeakyReLU(0.2), PixelNorm()
+        )
         self.to_rgb8 = nn.Conv2d(channels, 1, 1)
 
     def forward(self, z: torch.Tensor, resolution: int = 8, alpha: float = 1.0) -> torch.Tensor:
         if resolution not in (4, 8) or not 0.0 <= alpha <= 1.0:
             raise ValueError(f"resolution must be 4 or 8 and alpha in [0, 1], got {resolution}, {alpha}")
+        if self.code is not None:
+            z = torch.cat([z, self.code(z)], dim=1)  # (B, 2Z)
         h4 = self.block4(self.base(z).view(-1, self.channels, 4, 4))  # (B, C, 4, 4)
         img4 = torch.sigmoid(self.to_rgb4(h4))
         if resolution == 4:
@@ -88,10 +114,12 @@ class ProgressiveConfig:
     """samples per step"""
     lr: float = 1e-3
     """Adam learning rate of both nets"""
+    r1_gamma: float = 0.0
+    """R1 penalty weight on real images (``models.gan``; 0: off)"""
 
     def __post_init__(self) -> None:
-        if min(self.steps_4, self.steps_fade, self.steps_8) < 0 or self.batch_size < 1:
-            raise ValueError(f"steps must be >= 0 and batch_size >= 1, got {self}")
+        if min(self.steps_4, self.steps_fade, self.steps_8) < 0 or self.batch_size < 1 or self.r1_gamma < 0:
+            raise ValueError(f"steps and r1_gamma must be >= 0 and batch_size >= 1, got {self}")
 
 
 def train_progressive(
@@ -100,8 +128,12 @@ def train_progressive(
     sample_real: Callable[[int], torch.Tensor],
     cfg: ProgressiveConfig,
     generator: torch.Generator | None = None,
+    ema: AveragedModel | None = None,
 ) -> dict[str, list[float]]:
-    """Grow 4×4 → 8×8; ``sample_real(n)`` gives (n, 1, 8, 8) images, pooled to 4×4 in phase one."""
+    """Grow 4×4 → 8×8; ``sample_real(n)`` gives (n, 1, 8, 8) images, pooled to 4×4 in phase one.
+
+    ``ema`` (``models.gan.ema_of(G, decay)``) is updated after every generator step, as in the paper.
+    """
     device = next(G.parameters()).device
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
@@ -120,15 +152,14 @@ def train_progressive(
         z = torch.randn(cfg.batch_size, G.latent_dim, generator=generator).to(device)
         with torch.no_grad():
             fake = G(z, res, alpha)
-        d_loss = discriminator_loss(D(x, alpha), D(fake, alpha))
-        opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        opt_d.step()
+        d_loss, _, _ = discriminator_step(lambda v, a=alpha: D(v, a), opt_d, x, fake, cfg.r1_gamma)
         z = torch.randn(cfg.batch_size, G.latent_dim, generator=generator).to(device)
         g_loss = generator_loss(D(G(z, res, alpha), alpha))
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
+        if ema is not None:
+            ema.update_parameters(G)
         for k, v in (
             ("d_loss", d_loss.item()),
             ("g_loss", g_loss.item()),
