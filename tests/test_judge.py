@@ -45,9 +45,10 @@ def test_mode_coverage_on_data_and_collapse():
     x, _ = sample_ring(4000, generator=torch.Generator().manual_seed(0))
     c = mode_coverage(x, ring_centers(), std=0.05)
     assert c["modes_held"] == 8 and c["near_frac"] > 0.98
+    assert 0.9 < c["spread_ratio"] < 1.0  # the 3σ cut trims the tails a little
     collapsed = ring_centers()[[0]].expand(100, 2)
     c = mode_coverage(collapsed, ring_centers(), std=0.05)
-    assert c["modes_held"] == 1 and c["near_frac"] == 1.0
+    assert c["modes_held"] == 1 and c["near_frac"] == 1.0 and c["spread_ratio"] == 0.0
 
 
 def test_sliced_wasserstein_matches_1d_and_floor():

@@ -2,7 +2,10 @@
 
 - Mode coverage (the test of Metz et al., "Unrolled Generative Adversarial Networks",
   arXiv:1611.02163): a sample is *near* mode k when it lies within ``n_std`` standard deviations
-  of centre k; a mode is *held* when it receives at least ``min_share`` of all samples.
+  of centre k; a mode is *held* when it receives at least ``min_share`` of all samples. The
+  *spread ratio* (RMS per-coordinate offset of near samples from their centre, over ``std``) tells
+  a generator that collapses inside each mode (≪ 1) from one that matches the data's spread (≈ 1,
+  a little less for data, whose 3σ cut trims the tails).
 - Sliced Wasserstein-1 (Rabin et al. 2011; Bonneel et al. 2015): the mean over random unit
   directions θ of the 1-D Wasserstein-1 distance between the projections ⟨x, θ⟩ of two equal-size
   samples, which for sorted projections u, v is mean |u_(i) − v_(i)|.
@@ -24,14 +27,21 @@ import torch
 def mode_coverage(
     x: torch.Tensor, centers: torch.Tensor, std: float, n_std: float = 3.0, min_share: float = 0.05
 ) -> dict[str, float]:
-    """Modes held (each ≥ ``min_share`` of samples within ``n_std``·std) and the share near any mode."""
+    """Modes held (each ≥ ``min_share`` of samples within ``n_std``·std), the share near any mode,
+    and the spread ratio of the near samples (module docstring)."""
     if x.dim() != 2 or x.shape[1] != centers.shape[1]:
         raise ValueError(f"samples must be (N, {centers.shape[1]}), got {tuple(x.shape)}")
     d = torch.cdist(x.float(), centers.to(x.device).float())  # (N, K)
     dmin, k = d.min(dim=1)
     near = dmin <= n_std * std
     shares = torch.bincount(k[near], minlength=centers.shape[0]).float() / x.shape[0]
-    return {"modes_held": float((shares >= min_share).sum()), "near_frac": float(near.float().mean())}
+    offsets = x.float()[near] - centers.to(x.device).float()[k[near]]  # (N_near, D)
+    spread = float(offsets.pow(2).mean().sqrt() / std) if near.any() else float("nan")
+    return {
+        "modes_held": float((shares >= min_share).sum()),
+        "near_frac": float(near.float().mean()),
+        "spread_ratio": spread,
+    }
 
 
 def sliced_wasserstein(

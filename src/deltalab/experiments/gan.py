@@ -55,7 +55,11 @@ def gan(ctx: Context):
     come from an EMA of G's weights (decay 0.99). Measured before these two changes (plain latent,
     last iterate): ring 8/8 modes but 77% near, digits 46% confident — both bars failed. Quick
     measured with them (seeds 0/1/2 of the same recipe): ring near 1.00/0.90/0.94; digits (also
-    BatchNorm in G, R1 γ = 1) 82%/87%/80% confident, 3.3 bits. Quick: ~45 s CPU with the judge."""
+    BatchNorm in G, R1 γ = 1) 82%/87%/80% confident, 3.3 bits. Not under a bar but reported: the
+    ring modes are tighter than the data's (``ring_spread_ratio`` 0.47 from the EMA, 0.73 from the
+    last iterate, ≈ 0.97 for data) — the average trades within-mode spread for precision. Full
+    profile (6000 / 8000 steps): ring 1.00 near, digits 83% confident — no better than quick.
+    Quick: ~45 s CPU with the judge."""
     g = torch.Generator().manual_seed(ctx.seed + 1)
     ring_cfg = GANConfig(
         steps=ctx.pick(2000, 6000), batch_size=128, lr_g=1e-3, lr_d=1e-3, r1_gamma=0.05, r1_every=8
@@ -92,7 +96,11 @@ def gan(ctx: Context):
     ring_np = sample_ring(1000, std=RING_STD, generator=torch.Generator().manual_seed(ctx.seed))[0]
     axes[0].scatter(ring_np[:, 0], ring_np[:, 1], s=2, alpha=0.3, label="data")
     axes[0].scatter(pts[:, 0].cpu(), pts[:, 1].cpu(), s=2, alpha=0.3, label="generated")
-    axes[0].set(title=f"ring: {cov['modes_held']:.0f}/8 modes, {cov['near_frac']:.0%} near", aspect="equal")
+    axes[0].set(
+        title=f"ring: {cov['modes_held']:.0f}/8 modes, {cov['near_frac']:.0%} near, "
+        f"spread {cov['spread_ratio']:.2f}× the data's",
+        aspect="equal",
+    )
     axes[0].legend(fontsize=7)
     _loss_plot(axes[1], ring_hist, "ring GAN losses")
     _loss_plot(axes[2], dig_hist, "digits GAN losses")
@@ -106,6 +114,7 @@ def gan(ctx: Context):
     metrics = {
         "ring_modes_held": cov["modes_held"],
         "ring_near_frac": cov["near_frac"],
+        "ring_spread_ratio": cov["spread_ratio"],
         "digits_confident_frac": scores["confident_frac"],
         "digits_class_entropy_bits": scores["class_entropy_bits"],
         "digits_junk_frac": scores["junk_frac"],
