@@ -223,7 +223,8 @@ def latent_diffusion(ctx: Context):
     judge-confident share of latent samples no more than 10 points below the pixel model's.
     Quick measured: 27× faster (0.48 s vs 13.1 s wall under load), latent 60% vs pixel 48% confident
     (both DDIM η = 0; the quick pixel U-Net is still undertrained, so "similar quality" is easy here).
-    Quick: ~90 s CPU alone, ~35 s when ddpm ran first in the same process (shared pixel DDPM)."""
+    Quick: ~90 s CPU alone, ~35 s when ddpm ran first in the same process (shared pixel DDPM).
+    Full (pixel U-Net 2000 steps): 35× faster, latent 83% vs pixel 73% confident; ~200 s CPU."""
     g = torch.Generator().manual_seed(ctx.seed + 4)
     torch.manual_seed(ctx.seed + 4)
     x = load_digits().x_train.to(ctx.device)  # (N, 64)
