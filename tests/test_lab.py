@@ -90,6 +90,18 @@ def test_expected_failure_is_green_and_unexpected_pass_red(toy_experiments, tmp_
     assert exit_code(run(["zz-pass"], out=tmp_path / "b", verbose=False)) == 1
 
 
+def test_expected_failure_limited_to_quick(toy_experiments, tmp_path):
+    spec = EXPERIMENTS.get("zz-pass")
+    quick_only = type(spec)(**{**spec.__dict__, "expected": "fail", "reason": "r", "fails_in": ("quick",)})
+    EXPERIMENTS._entries["zz-pass"] = quick_only
+    assert quick_only.expected_for("quick") == "fail" and quick_only.expected_for("full") == "pass"
+    doc = run(["zz-pass"], out=tmp_path / "full", profile="full", verbose=False)
+    assert doc["claims"][0]["expected"] == "pass" and exit_code(doc) == 0
+    assert exit_code(run(["zz-pass"], out=tmp_path / "quick", verbose=False)) == 1  # unexpected pass
+    with pytest.raises(ValueError, match="fails_in"):
+        experiment(id="zz-bad", chapter="L", title="t", claim="c", fails_in=("fast",))
+
+
 def test_existing_out_is_replaced_whole(toy_experiments, tmp_path):
     out = tmp_path / "run"
     out.mkdir()

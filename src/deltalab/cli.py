@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from deltalab.lab.experiment import CHAPTERS
+from deltalab.lab.experiment import CHAPTERS, PROFILES
 
 
 class UsageError(Exception):
@@ -59,7 +59,9 @@ def cmd_list(args: argparse.Namespace) -> int:
         _emit([s.describe() for s in specs])
         return 0
     for s in specs:
-        exp = "  [expected fail]" if s.expected == "fail" else ""
+        fails = [p for p in PROFILES if s.expected_for(p) == "fail"]
+        where = "" if len(fails) == len(PROFILES) else f" in {', '.join(fails)}"
+        exp = f"  [expected fail{where}]" if fails else ""
         print(f"{s.id:24s} {s.chapter}  {s.title}{exp}")
     print(f"{len(specs)} experiments", file=sys.stderr)
     return 0

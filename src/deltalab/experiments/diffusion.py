@@ -76,6 +76,7 @@ def closed_form_vs_iterated(schedule: NoiseSchedule, seed: int, n: int = 4000) -
     claim="a linear β schedule (1e-4→0.02), ε-prediction loss, U-Net with sinusoidal time embedding; "
     "q(x_t given x_0) in closed form",
     expected="fail",
+    fails_in=("quick",),
     reason="quick budget: 600 U-Net steps (EMA, warm-up + cosine lr, log-normal t) give 56% judge-confident "
     "digits (bar 70%; full, 2000 steps: 81%); 2-D SW/floor 2.15x (bar 2x; 1.8-2.2x over streams; full 1.63x)",
 )

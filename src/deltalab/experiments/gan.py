@@ -183,8 +183,9 @@ def cgan(ctx: Context):
     title="Progressive growing from 4×4 to 8×8 with a fade-in trains stably",
     claim="growing the generator and discriminator from 4×4 to 8×8 with a fade-in trains stably",
     expected="fail",
+    fails_in=("quick",),
     reason="quick budget: training is stable (all losses finite) but only 56% of samples are "
-    "judge-confident (bar 70%)",
+    "judge-confident (bar 70%); the full profile (3000 steps) reaches 87%",
 )
 def progressive_gan(ctx: Context):
     """`deltalab run progressive-gan` — claim progressive-gan. Expected: every loss finite through
@@ -194,7 +195,9 @@ def progressive_gan(ctx: Context):
     measured: finite, 56% confident, 3.2 bits — stable but not recognizable enough: an honest
     expected failure (54% without pixel norm, EMA and code; in side runs with other seeds these
     added 0–8 points; 900 conv steps are what the budget allows, and a 1000-step run with a longer
-    8×8 phase reached 62%). Quick: ~45 s CPU."""
+    8×8 phase reached 62%). Full profile (1000 steps per phase, 128 s): finite, 87% confident,
+    3.3 bits — passes, so the claim holds and the quick failure is the budget's. Quick: ~35 s CPU
+    on an idle machine."""
     from deltalab.models.progressive_gan import (
         ProgressiveConfig,
         ProgressiveDiscriminator,
@@ -204,7 +207,7 @@ def progressive_gan(ctx: Context):
 
     g = torch.Generator().manual_seed(ctx.seed + 7)
     torch.manual_seed(ctx.seed + 7)
-    k = ctx.pick(300, 2000)
+    k = ctx.pick(300, 1000)
     cfg = ProgressiveConfig(steps_4=k, steps_fade=k, steps_8=k, batch_size=64, lr=2e-3)
     G = ProgressiveGenerator(16, 32, codes=32).to(ctx.device)
     D = ProgressiveDiscriminator(32).to(ctx.device)

@@ -53,6 +53,12 @@ class ExperimentSpec:
     fn: Callable[[Context], Result]
     expected: str = "pass"
     reason: str = ""
+    fails_in: tuple[str, ...] = PROFILES
+    """the profiles an ``expected="fail"`` applies to (the others are expected to pass)"""
+
+    def expected_for(self, profile: str) -> str:
+        """The verdict this claim is expected to reach in ``profile``."""
+        return self.expected if profile in self.fails_in else "pass"
 
     def describe(self) -> dict[str, str]:
         return {"id": self.id, "chapter": self.chapter, "title": self.title, "claim": self.claim}
@@ -69,11 +75,14 @@ def experiment(
     claim: str,
     expected: str = "pass",
     reason: str = "",
+    fails_in: tuple[str, ...] = PROFILES,
 ) -> Callable[[Callable[[Context], Result]], Callable[[Context], Result]]:
     """Register an experiment under ``id`` (default: the function name with ``_`` → ``-``).
 
     ``expected="fail"`` (with a one-line ``reason``) marks a claim that honestly does not clear its
     bar here; the run is then green when the measured verdict is ``fail`` and red when it passes.
+    ``fails_in=("quick",)`` limits that to the quick profile, for a claim whose full profile was
+    measured to clear the bar that the quick budget cannot.
     """
     if chapter not in CHAPTERS:
         raise ValueError(f"chapter must be one of {''.join(CHAPTERS)}, got {chapter!r}")
@@ -81,10 +90,14 @@ def experiment(
         raise ValueError(f"expected must be 'pass' or 'fail', got {expected!r}")
     if expected == "fail" and not reason:
         raise ValueError("an expected failure needs a one-line reason")
+    if not fails_in or any(p not in PROFILES for p in fails_in):
+        raise ValueError(f"fails_in must be a non-empty subset of {PROFILES}, got {fails_in!r}")
 
     def wrap(fn: Callable[[Context], Result]) -> Callable[[Context], Result]:
         name = id or fn.__name__.replace("_", "-")
-        EXPERIMENTS.add(name, ExperimentSpec(name, chapter, title, claim, fn, expected, reason))
+        EXPERIMENTS.add(
+            name, ExperimentSpec(name, chapter, title, claim, fn, expected, reason, tuple(fails_in))
+        )
         return fn
 
     return wrap
