@@ -1,10 +1,10 @@
 import pytest
 import torch
 from scipy.stats import ks_2samp
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from deltalab.models.diffusion import MLPDenoiser, NoiseSchedule, lognormal_t_probs, train_diffusion
 from deltalab.models.latent_diffusion import LatentAutoencoder, LatentDiffusion
+from deltalab.optim.averaging import ema_of
 
 
 def test_linear_schedule_alpha_bar_values():
@@ -117,7 +117,7 @@ def test_train_diffusion_warmup_ema_and_validation():
     s = NoiseSchedule()
     data = torch.randn(512, 2) * 0.1 + 1.0
     model = MLPDenoiser(2, hidden=32, depth=2)
-    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(0.9))
+    ema = ema_of(model, 0.9)
     g = torch.Generator().manual_seed(0)
     losses = train_diffusion(
         model, s, data, 200, 64, 5e-3, g, warmup=20, ema=ema, t_probs=lognormal_t_probs(s, 0, 1)

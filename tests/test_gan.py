@@ -7,9 +7,9 @@ from deltalab.models.gan import (
     Generator,
     LatentCode,
     discriminator_step,
-    ema_of,
     train_gan,
 )
+from deltalab.optim.averaging import ema_of
 
 
 def _real(n):

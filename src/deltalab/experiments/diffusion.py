@@ -7,7 +7,6 @@ import time
 
 import torch
 from scipy.stats import ks_2samp
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from deltalab.data import load_digits
 from deltalab.data.toy2d import sample_toy2d
@@ -19,6 +18,7 @@ from deltalab.lab.plot import plt
 from deltalab.models.diffusion import MLPDenoiser, NoiseSchedule, lognormal_t_probs, train_diffusion
 from deltalab.models.latent_diffusion import LatentAutoencoder, LatentDiffusion, train_autoencoder
 from deltalab.models.unet import UNet
+from deltalab.optim.averaging import ema_of
 
 ALPHA_BAR_REF = {0: 0.9999, 99: 0.8970, 499: 0.07859, 999: 4.036e-5}  # linear 1e-4 → 0.02, T = 1000
 DDIM_STEPS = 50
@@ -38,7 +38,7 @@ def pixel_ddpm(ctx: Context) -> tuple[UNet, NoiseSchedule, list[float]]:
         g = torch.Generator().manual_seed(ctx.seed + 10)
         x = load_digits(images=True).x_train.to(ctx.device) * 2 - 1  # (N, 1, 8, 8)
         model = UNet(base_channels=16, emb_dim=32).to(ctx.device)
-        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(EMA_DECAY))
+        ema = ema_of(model, EMA_DECAY)
         schedule = NoiseSchedule()
         losses = train_diffusion(
             model,

@@ -10,7 +10,8 @@ from deltalab.eval.generative import mode_coverage
 from deltalab.eval.judge import cached_judge, judge_scores
 from deltalab.lab import Bar, Context, experiment
 from deltalab.lab.plot import plt
-from deltalab.models.gan import Discriminator, GANConfig, Generator, ema_of, train_gan
+from deltalab.models.gan import Discriminator, GANConfig, Generator, train_gan
+from deltalab.optim.averaging import ema_of
 
 RING_STD = 0.05  # the ring's mode standard deviation (data.toy2d default)
 

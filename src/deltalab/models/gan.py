@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
 
 def _mlp(sizes: list[int], spectral: bool, act: Callable[[], nn.Module], norm: bool = False) -> nn.Sequential:
@@ -132,18 +132,6 @@ class Discriminator(nn.Module):
         return self.net(x).squeeze(1)
 
 
-def ema_of(model: nn.Module, decay: float) -> AveragedModel:
-    """An exponential moving average of ``model``'s weights, to sample from after training.
-
-    θ_ema ← decay · θ_ema + (1 − decay) · θ after every generator step (Yazıcı et al., "The Unusual
-    Effectiveness of Averaging in GAN Training", arXiv:1806.04498; ProGAN and StyleGAN sample from
-    it too). The average damps the oscillation of the adversarial game around its equilibrium.
-    """
-    if not 0.0 < decay < 1.0:
-        raise ValueError(f"EMA decay must be in (0, 1), got {decay}")
-    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
-
-
 def discriminator_loss(real_logit: torch.Tensor, fake_logit: torch.Tensor) -> torch.Tensor:
     """−log σ(D(x)) − log(1 − σ(D(G(z)))), written with softplus for stability."""
     return F.softplus(-real_logit).mean() + F.softplus(fake_logit).mean()
@@ -221,7 +209,7 @@ def train_gan(
 
     ``sample_real(n)`` returns (x (n, D), labels (n,) or None); fake samples of a conditional GAN
     use the real batch's labels, so that D sees the same label distribution on both sides.
-    ``ema`` (an ``AveragedModel`` of ``G``, see ``ema_of``) is updated after every generator step.
+    ``ema`` (an ``AveragedModel`` of ``G``, see ``optim.averaging.ema_of``) is updated after every generator step.
     """
     device = next(G.parameters()).device
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=cfg.betas)

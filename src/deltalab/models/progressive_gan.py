@@ -132,7 +132,7 @@ def train_progressive(
 ) -> dict[str, list[float]]:
     """Grow 4×4 → 8×8; ``sample_real(n)`` gives (n, 1, 8, 8) images, pooled to 4×4 in phase one.
 
-    ``ema`` (``models.gan.ema_of(G, decay)``) is updated after every generator step, as in the paper.
+    ``ema`` (``optim.averaging.ema_of(G, decay)``) is updated after every generator step, as in the paper.
     """
     device = next(G.parameters()).device
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
