@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -27,6 +29,17 @@ def _neither(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return torch.where(
         kind == 0, 1.0 - x, torch.where(kind == 1, thick, torch.where(kind == 2, noise, level))
     )
+
+
+def random_batches(x: torch.Tensor, generator: torch.Generator) -> Callable[[int], torch.Tensor]:
+    """``sample(n)``: n rows of x drawn with replacement (an unpaired domain's sampler)."""
+    return lambda n: x[torch.randint(0, x.shape[0], (n,), generator=generator).to(x.device)]
+
+
+@torch.no_grad()
+def judged_as(domain: nn.Module, x: torch.Tensor, label: int) -> float:
+    """The share of images x (N, 1, H, W) that the domain judge assigns to ``label``."""
+    return (domain(x).argmax(1) == label).float().mean().item()
 
 
 def train_domain_judge(x: torch.Tensor, steps: int, generator: torch.Generator) -> nn.Module:
@@ -66,12 +79,9 @@ def cyclegan(ctx: Context):
     half = data.x_train.shape[0] // 2
     xa, xb = data.x_train[:half], restyle(data.x_train[half:])  # unpaired: different digits
 
-    def sampler(x: torch.Tensor):
-        return lambda n: x[torch.randint(0, x.shape[0], (n,), generator=g).to(ctx.device)]
-
     cfg = CycleGANConfig(steps=ctx.pick(350, 3000), batch_size=64, lr=1e-3, lambda_cyc=10.0, lambda_id=1.0)
     model = CycleGAN(1, hidden=32).to(ctx.device)
-    hist = train_cyclegan(model, sampler(xa), sampler(xb), cfg)
+    hist = train_cyclegan(model, random_batches(xa, g), random_batches(xb, g), cfg)
     domain = train_domain_judge(data.x_train, ctx.pick(400, 1000), g)
 
     a_test, y_test = data.x_test, data.y_test
@@ -80,9 +90,8 @@ def cyclegan(ctx: Context):
         ab, ba = model.G_ab(a_test), model.G_ba(b_test)
         cyc_a = (model.G_ba(ab) - a_test).abs().mean().item()
         cyc_b = (model.G_ab(ba) - b_test).abs().mean().item()
-        in_b = (domain(ab).argmax(1) == DOMAIN_B).float().mean().item()
-        in_a = (domain(ba).argmax(1) == DOMAIN_A).float().mean().item()
-        real_a = (domain(a_test).argmax(1) == DOMAIN_A).float().mean().item()
+        in_b, in_a = judged_as(domain, ab, DOMAIN_B), judged_as(domain, ba, DOMAIN_A)
+        real_a = judged_as(domain, a_test, DOMAIN_A)
         paired_err = (ab - b_test).abs().mean().item()
     kept = judge_scores(cached_judge(ctx), ba, y_test)
     ctx.log(
@@ -176,19 +185,18 @@ def recycle_gan(ctx: Context):
         torch.manual_seed(ctx.seed + 8)
         model = CycleGAN(1, hidden=16, norm=True).to(ctx.device)
 
-        def sampler(x: torch.Tensor, g: torch.Generator = g):
-            return lambda n: x[torch.randint(0, x.shape[0], (n,), generator=g).to(ctx.device)]
-
         extra, params = None, None
         if name == "recycle":
             p_a, p_b = (TemporalPredictor(16, norm=True).to(ctx.device) for _ in range(2))
             extra = recycle_loss_fn(p_a, p_b, clips_a, clips_b, cfg.batch_size, g)
             params = [*p_a.parameters(), *p_b.parameters()]
-        hists[name] = train_cyclegan(model, sampler(frames_a), sampler(frames_b), cfg, extra, params)
+        hists[name] = train_cyclegan(
+            model, random_batches(frames_a, g), random_batches(frames_b, g), cfg, extra, params
+        )
         flicker, frame_err = temporal_error(model.G_ab, test_a, test_b)
         with torch.no_grad():
-            in_b = (domain(model.G_ab(test_a.flatten(0, 1))).argmax(1) == DOMAIN_B).float().mean().item()
-            in_a = (domain(model.G_ba(test_b.flatten(0, 1))).argmax(1) == DOMAIN_A).float().mean().item()
+            in_b = judged_as(domain, model.G_ab(test_a.flatten(0, 1)), DOMAIN_B)
+            in_a = judged_as(domain, model.G_ba(test_b.flatten(0, 1)), DOMAIN_A)
         metrics |= {
             f"flicker_{name}": flicker,
             f"frame_error_{name}": frame_err,
@@ -198,10 +206,9 @@ def recycle_gan(ctx: Context):
         ctx.log(
             f"{name}: flicker {flicker:.4f}, frame error {frame_err:.4f}, in-domain {in_b:.2f}/{in_a:.2f}"
         )
-    with torch.no_grad():
-        blank = torch.ones_like(test_b[:, 0])  # (N, 1, 8, 8): the collapsed translator's output
-        blank_b = (domain(blank).argmax(1) == DOMAIN_B).float().mean().item()
-        real_b = (domain(test_b.flatten(0, 1)).argmax(1) == DOMAIN_B).float().mean().item()
+    blank = torch.ones_like(test_b[:, 0])  # (N, 1, 8, 8): the collapsed translator's output
+    blank_b = judged_as(domain, blank, DOMAIN_B)
+    real_b = judged_as(domain, test_b.flatten(0, 1), DOMAIN_B)
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for name, h in hists.items():

@@ -14,6 +14,8 @@ from deltalab.models.gan import Discriminator, GANConfig, Generator, train_gan
 from deltalab.optim.averaging import ema_of
 
 RING_STD = 0.05  # the ring's mode standard deviation (data.toy2d default)
+EMA_DECAY = 0.99  # every generator here is sampled from this moving average of its weights
+RING_CODES, DIGIT_CODES = 16, 32  # discrete latent codes (models.gan.LatentCode); not the mode counts
 
 
 def digits_sampler(ctx: Context, generator: torch.Generator, labels: bool):
@@ -66,9 +68,9 @@ def gan(ctx: Context):
     ring_cfg = GANConfig(
         steps=ctx.pick(2000, 6000), batch_size=128, lr_g=1e-3, lr_d=1e-3, r1_gamma=0.05, r1_every=8
     )
-    G = Generator(8, 2, hidden=128, codes=16).to(ctx.device)
+    G = Generator(8, 2, hidden=128, codes=RING_CODES).to(ctx.device)
     D = Discriminator(2, hidden=128).to(ctx.device)
-    ema = ema_of(G, 0.99)
+    ema = ema_of(G, EMA_DECAY)
     ring_hist = train_gan(
         G,
         D,
@@ -83,9 +85,9 @@ def gan(ctx: Context):
     ctx.log(f"ring: {cov}")
 
     dig_cfg = GANConfig(steps=ctx.pick(1500, 8000), batch_size=128, lr_g=1e-3, lr_d=1e-3, r1_gamma=1.0)
-    Gd = Generator(16, 64, hidden=256, out="sigmoid", codes=32, norm=True).to(ctx.device)
+    Gd = Generator(16, 64, hidden=256, out="sigmoid", codes=DIGIT_CODES, norm=True).to(ctx.device)
     Dd = Discriminator(64, hidden=256).to(ctx.device)
-    ema_d = ema_of(Gd, 0.99)
+    ema_d = ema_of(Gd, EMA_DECAY)
     dig_hist = train_gan(Gd, Dd, digits_sampler(ctx, g, labels=False), dig_cfg, g, ema=ema_d)
     with torch.no_grad():
         imgs = ema_d.module.eval()(torch.randn(500, 16, generator=g).to(ctx.device)).view(-1, 1, 8, 8)
@@ -134,9 +136,9 @@ def gan(ctx: Context):
         bar="ring: >= 7 of 8 modes hold >= 5% within 3 sigma, >= 80% near a mode; digits: judge confidence "
         ">= 0.9 on >= 70% of samples and class entropy >= 2 bits",
         config={
-            "ring": {**{k: v for k, v in vars(ring_cfg).items() if k != "history"}, "codes": 16},
-            "digits": {**{k: v for k, v in vars(dig_cfg).items() if k != "history"}, "codes": 32},
-            "ema_decay": 0.99,
+            "ring": {**{k: v for k, v in vars(ring_cfg).items() if k != "history"}, "codes": RING_CODES},
+            "digits": {**{k: v for k, v in vars(dig_cfg).items() if k != "history"}, "codes": DIGIT_CODES},
+            "ema_decay": EMA_DECAY,
             "generator_batchnorm_digits": True,
         },
     )
@@ -211,9 +213,9 @@ def progressive_gan(ctx: Context):
     torch.manual_seed(ctx.seed + 7)
     k = ctx.pick(300, 1000)
     cfg = ProgressiveConfig(steps_4=k, steps_fade=k, steps_8=k, batch_size=64, lr=2e-3)
-    G = ProgressiveGenerator(16, 32, codes=32).to(ctx.device)
+    G = ProgressiveGenerator(16, 32, codes=DIGIT_CODES).to(ctx.device)
     D = ProgressiveDiscriminator(32).to(ctx.device)
-    ema = ema_of(G, 0.99)
+    ema = ema_of(G, EMA_DECAY)
     sample = digits_sampler(ctx, g, labels=False)
     hist = train_progressive(G, D, lambda n: sample(n)[0].view(n, 1, 8, 8), cfg, g, ema=ema)
     with torch.no_grad():
@@ -247,5 +249,5 @@ def progressive_gan(ctx: Context):
         metrics,
         bars,
         bar="no non-finite loss in any phase; judge confidence >= 0.9 on >= 70% of samples, class entropy >= 2 bits",
-        config={**vars(cfg), "codes": 32, "ema_decay": 0.99},
+        config={**vars(cfg), "codes": DIGIT_CODES, "ema_decay": EMA_DECAY},
     )

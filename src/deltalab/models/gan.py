@@ -87,7 +87,7 @@ class Generator(nn.Module):
         super().__init__()
         if out not in ("linear", "sigmoid"):
             raise ValueError(f"out must be 'linear' or 'sigmoid', got {out!r}")
-        self.latent_dim, self.num_classes, self.out, self.codes = latent_dim, num_classes, out, codes
+        self.latent_dim, self.num_classes, self.out = latent_dim, num_classes, out
         self.embed = nn.Embedding(num_classes, latent_dim) if num_classes else None
         self.code = LatentCode(codes, latent_dim) if codes else None
         extra = latent_dim * (bool(num_classes) + bool(codes))

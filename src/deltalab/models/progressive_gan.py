@@ -114,12 +114,10 @@ class ProgressiveConfig:
     """samples per step"""
     lr: float = 1e-3
     """Adam learning rate of both nets"""
-    r1_gamma: float = 0.0
-    """R1 penalty weight on real images (``models.gan``; 0: off)"""
 
     def __post_init__(self) -> None:
-        if min(self.steps_4, self.steps_fade, self.steps_8) < 0 or self.batch_size < 1 or self.r1_gamma < 0:
-            raise ValueError(f"steps and r1_gamma must be >= 0 and batch_size >= 1, got {self}")
+        if min(self.steps_4, self.steps_fade, self.steps_8) < 0 or self.batch_size < 1:
+            raise ValueError(f"steps must be >= 0 and batch_size >= 1, got {self}")
 
 
 def train_progressive(
@@ -152,7 +150,7 @@ def train_progressive(
         z = torch.randn(cfg.batch_size, G.latent_dim, generator=generator).to(device)
         with torch.no_grad():
             fake = G(z, res, alpha)
-        d_loss, _, _ = discriminator_step(lambda v, a=alpha: D(v, a), opt_d, x, fake, cfg.r1_gamma)
+        d_loss, _, _ = discriminator_step(lambda v, a=alpha: D(v, a), opt_d, x, fake)
         z = torch.randn(cfg.batch_size, G.latent_dim, generator=generator).to(device)
         g_loss = generator_loss(D(G(z, res, alpha), alpha))
         opt_g.zero_grad(set_to_none=True)
