@@ -57,3 +57,46 @@ def test_inject_and_errors():
         LoRALinear(nn.Linear(4, 3), r=4)
     with pytest.raises(ValueError, match="init must be"):
         LoRALinear(nn.Linear(4, 3), r=1, init="gauss")
+
+
+def test_state_dict_after_merge_loads_to_same_outputs():
+    # Review finding: a state dict saved after merge() and loaded into a fresh, unmerged layer
+    # used to apply the adapter twice (the merge state was a plain attribute).
+    layer = LoRALinear(_base(), r=4, init="random")
+    x = torch.randn(5, 12, dtype=torch.float64)
+    layer.merge()
+    want = layer(x).detach()
+    fresh = LoRALinear(_base(), r=4, init="lora")
+    fresh.load_state_dict(layer.state_dict())
+    assert fresh.merged
+    torch.testing.assert_close(fresh(x), want, atol=1e-12, rtol=0)
+    fresh.unmerge()  # and the loaded layer can still take the adapter out again
+    torch.testing.assert_close(fresh.base.weight, _base().weight, atol=1e-12, rtol=0)
+    # the other way round: an unmerged state loaded into a merged layer is unmerged
+    merged = LoRALinear(_base(), r=4, init="random")
+    merged.merge()
+    unmerged = LoRALinear(_base(), r=4, init="random")
+    merged.load_state_dict(unmerged.state_dict())
+    assert not merged.merged
+    torch.testing.assert_close(merged(x), unmerged(x), atol=1e-12, rtol=0)
+
+
+def test_state_dict_without_merge_flag_loads_as_unmerged():
+    # state dicts written before the flag was a buffer have no entry for it: they were unmerged
+    layer = LoRALinear(_base(), r=2, init="random")
+    old = {k: v for k, v in layer.state_dict().items() if k != "merged_flag"}
+    fresh = LoRALinear(_base(), r=2, init="lora")
+    fresh.load_state_dict(old)
+    assert not fresh.merged
+    x = torch.randn(3, 12, dtype=torch.float64)
+    torch.testing.assert_close(fresh(x), layer(x), atol=1e-12, rtol=0)
+
+
+def test_svd_init_leaves_the_callers_layer_untouched():
+    # Review finding: the svd start used to subtract its top-r part from the caller's weight in place.
+    base = _base()
+    w0 = base.weight.detach().clone()
+    layer = LoRALinear(base, r=3, alpha=6.0, init="svd")
+    torch.testing.assert_close(base.weight.detach(), w0, atol=0, rtol=0)
+    # the adapter's own copy holds the residual W0 - (a/r) B A
+    torch.testing.assert_close(layer.base.weight + layer.delta_weight(), w0, atol=1e-12, rtol=0)

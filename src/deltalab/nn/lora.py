@@ -16,7 +16,15 @@ replaced by its residual W₀ − (α/r) B A, so the output is unchanged at step
 starts on W₀'s principal directions.
 
 ``merge()`` folds (α/r)·BA into the weight, ``unmerge()`` takes it out again (exact up to float
-rounding; float64 round trip ≤ 1e-12).
+rounding; float64 round trip ≤ 1e-12). The merge state is a buffer (``merged_flag``), so it is
+saved in the state dict with the (merged) weight: a state dict saved after ``merge()`` loads into
+a fresh layer as merged and gives the same outputs (a plain attribute applied the adapter twice).
+A state dict without the entry (written before it existed) loads as unmerged.
+
+Ownership: the layer wraps the caller's ``base`` (its parameters are frozen in place, and
+``merge()`` edits its weight in place, as peft does), except with ``init="svd"``, which must
+replace W₀ by a residual: it wraps a *copy* of ``base``, so the caller's layer and weight are
+never changed by the svd start.
 
 Departures:
 1. The ``svd`` init is PiSSA's, not part of the LoRA paper.
@@ -25,6 +33,7 @@ Departures:
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -53,7 +62,8 @@ class LoRALinear(nn.Module):
             raise ValueError(f"init must be one of {INITS}, got {init!r}")
         if not 0 <= dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        self.base = base
+        # the svd start rewrites W₀: work on a copy so that the caller's layer is left untouched
+        self.base = copy.deepcopy(base) if init == "svd" else base
         for p in self.base.parameters():
             p.requires_grad_(False)
         self.r, self.alpha, self.scaling = r, alpha, alpha / r
@@ -61,8 +71,19 @@ class LoRALinear(nn.Module):
         self.lora_A = nn.Parameter(torch.zeros(r, base.in_features, dtype=w.dtype, device=w.device))
         self.lora_B = nn.Parameter(torch.zeros(base.out_features, r, dtype=w.dtype, device=w.device))
         self.drop = nn.Dropout(dropout)
-        self.merged = False
+        # a buffer, not an attribute: the merge state travels with the (merged) weight in state dicts
+        self.register_buffer("merged_flag", torch.zeros((), dtype=torch.bool, device=w.device))
         self._init(init)
+
+    @property
+    def merged(self) -> bool:
+        """Whether (α/r)·BA is currently folded into the base weight."""
+        return bool(self.merged_flag)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+        # state dicts saved before the flag existed were always unmerged (merge() was not saved)
+        state_dict.setdefault(prefix + "merged_flag", torch.zeros((), dtype=torch.bool))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @torch.no_grad()
     def _init(self, init: str) -> None:
@@ -92,14 +113,14 @@ class LoRALinear(nn.Module):
         """W ← W + (α/r) B A; the adapter is then skipped in forward."""
         if not self.merged:
             self.base.weight.add_(self.delta_weight())
-            self.merged = True
+            self.merged_flag.fill_(True)
 
     @torch.no_grad()
     def unmerge(self) -> None:
         """W ← W − (α/r) B A (undo :meth:`merge`)."""
         if self.merged:
             self.base.weight.sub_(self.delta_weight())
-            self.merged = False
+            self.merged_flag.fill_(False)
 
     def extra_repr(self) -> str:
         return f"r={self.r}, alpha={self.alpha}, merged={self.merged}"
