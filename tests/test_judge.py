@@ -6,7 +6,7 @@ from scipy.stats import wasserstein_distance
 
 from deltalab.data.toy2d import ring_centers, sample_ring
 from deltalab.eval.generative import mode_coverage, sliced_wasserstein, sliced_wasserstein_floor
-from deltalab.eval.judge import JUNK, DigitsJudge, judge_scores, junk_images
+from deltalab.eval.judge import JUNK, DigitsJudge, JudgeConfig, judge_scores, junk_images, train_judge
 
 
 class _Fixed(torch.nn.Module):
@@ -63,3 +63,14 @@ def test_sliced_wasserstein_matches_1d_and_floor():
     assert 0 < floor < 0.15 and math.isfinite(floor)
     with pytest.raises(ValueError, match=r"\(3, 2\)"):
         sliced_wasserstein(torch.zeros(3, 2), torch.zeros(4, 2))
+
+
+def test_training_the_judge_leaves_the_callers_rng_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    a = train_judge(JudgeConfig(epochs=1))
+    after = torch.rand(3)
+    b = train_judge(JudgeConfig(epochs=1))
+    assert torch.equal(after, expected)  # a claim's draws do not depend on whether the judge was trained
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))  # its own seed

@@ -10,7 +10,7 @@ import pytest
 from deltalab.cli import main
 from deltalab.lab import EXPERIMENTS, Bar, Registry, Result, UnknownNameError, experiment
 from deltalab.lab.report import render_html
-from deltalab.lab.runner import exit_code, run
+from deltalab.lab.runner import OutError, exit_code, run
 
 CHECKER = Path(__file__).resolve().parents[2] / "shared" / "tools" / "check-result.py"
 
@@ -70,7 +70,7 @@ def test_bar_and_result_verdicts():
 
 def test_run_records_verdicts_errors_and_writes_contract(toy_experiments, tmp_path):
     out = tmp_path / "run"
-    doc = run(toy_experiments, out=out, verbose=False)
+    doc = run(toy_experiments, out=out, verbose=False, jobs=1)
     by = {c["id"]: c for c in doc["claims"]}
     assert by["zz-pass"]["verdict"] == "pass"
     assert by["zz-xfail"]["verdict"] == "fail" and by["zz-xfail"]["expected"] == "fail"
@@ -84,10 +84,10 @@ def test_run_records_verdicts_errors_and_writes_contract(toy_experiments, tmp_pa
 
 
 def test_expected_failure_is_green_and_unexpected_pass_red(toy_experiments, tmp_path):
-    assert exit_code(run(["zz-xfail", "zz-pass"], out=tmp_path / "a", verbose=False)) == 0
+    assert exit_code(run(["zz-xfail", "zz-pass"], out=tmp_path / "a", verbose=False, jobs=1)) == 0
     spec = EXPERIMENTS.get("zz-pass")
     EXPERIMENTS._entries["zz-pass"] = type(spec)(**{**spec.__dict__, "expected": "fail", "reason": "r"})
-    assert exit_code(run(["zz-pass"], out=tmp_path / "b", verbose=False)) == 1
+    assert exit_code(run(["zz-pass"], out=tmp_path / "b", verbose=False, jobs=1)) == 1
 
 
 def test_expected_failure_limited_to_quick(toy_experiments, tmp_path):
@@ -95,24 +95,53 @@ def test_expected_failure_limited_to_quick(toy_experiments, tmp_path):
     quick_only = type(spec)(**{**spec.__dict__, "expected": "fail", "reason": "r", "fails_in": ("quick",)})
     EXPERIMENTS._entries["zz-pass"] = quick_only
     assert quick_only.expected_for("quick") == "fail" and quick_only.expected_for("full") == "pass"
-    doc = run(["zz-pass"], out=tmp_path / "full", profile="full", verbose=False)
+    doc = run(["zz-pass"], out=tmp_path / "full", profile="full", verbose=False, jobs=1)
     assert doc["claims"][0]["expected"] == "pass" and exit_code(doc) == 0
-    assert exit_code(run(["zz-pass"], out=tmp_path / "quick", verbose=False)) == 1  # unexpected pass
+    assert exit_code(run(["zz-pass"], out=tmp_path / "quick", verbose=False, jobs=1)) == 1  # unexpected pass
     with pytest.raises(ValueError, match="fails_in"):
         experiment(id="zz-bad", chapter="L", title="t", claim="c", fails_in=("fast",))
 
 
-def test_existing_out_is_replaced_whole(toy_experiments, tmp_path):
+def test_out_replaces_only_a_previous_run(toy_experiments, tmp_path, monkeypatch):
     out = tmp_path / "run"
-    out.mkdir()
-    (out / "stale.txt").write_text("old run")
-    run(["zz-xfail"], out=out, verbose=False)
+    run(["zz-pass"], out=out, verbose=False, jobs=1)
+    (out / "stale.txt").write_text("left by the old run")
+    run(["zz-xfail"], out=out, verbose=False, jobs=1)  # a previous run's folder: replaced whole
     assert not (out / "stale.txt").exists() and (out / "result.json").exists()
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    run(["zz-xfail"], out=empty, verbose=False, jobs=1)
+    assert (empty / "result.json").exists()
+
+
+def test_out_refuses_what_it_did_not_write(toy_experiments, tmp_path, monkeypatch, capsys):
+    mine = tmp_path / "mydata"
+    mine.mkdir()
+    (mine / "thesis.txt").write_text("two years of work")
+    (tmp_path / "notes.txt").write_text("notes")
+    monkeypatch.chdir(mine)
+    for bad, why in [
+        (mine, "current folder"),
+        (".", "current folder"),
+        (tmp_path, "current folder or one of its parents"),
+        (tmp_path / "notes.txt", "is a file"),
+        (tmp_path / "notes.txt" / "run1", "is a file"),
+    ]:
+        with pytest.raises(OutError, match=why):
+            run(["zz-pass"], out=bad, verbose=False, jobs=1)
+    monkeypatch.chdir(tmp_path / "..")
+    with pytest.raises(OutError, match="did not write"):
+        run(["zz-pass"], out=mine, verbose=False, jobs=1)
+    assert main(["run", "zz-pass", "--out", str(mine), "--jobs", "1"]) == 2
+    assert "refusing" in capsys.readouterr().err
+    assert (mine / "thesis.txt").read_text() == "two years of work"
+    assert sorted(p.name for p in mine.iterdir()) == ["thesis.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mydata", "notes.txt"]
 
 
 def test_report_escapes_every_string(toy_experiments, tmp_path):
-    doc = run(["zz-pass"], out=tmp_path / "r", verbose=False)
+    doc = run(["zz-pass"], out=tmp_path / "r", verbose=False, jobs=1)
     page = render_html(doc)
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert "<b>bold</b>" not in page and "x &amp; y &lt; z" in page
@@ -138,7 +167,7 @@ def test_cli_bad_profile_and_device(capsys):
 
 
 def test_cli_run_json_stdout_is_one_document(toy_experiments, tmp_path, capsys):
-    code = main(["run", "zz-xfail", "--out", str(tmp_path / "r"), "--json"])
+    code = main(["run", "zz-xfail", "--out", str(tmp_path / "r"), "--json", "--jobs", "1"])
     captured = capsys.readouterr()
     doc = json.loads(captured.out)
     assert code == 0 and doc["claims"][0]["id"] == "zz-xfail"
@@ -146,8 +175,8 @@ def test_cli_run_json_stdout_is_one_document(toy_experiments, tmp_path, capsys):
 
 
 def test_cli_report_rerender_and_compare(toy_experiments, tmp_path, capsys):
-    run(["zz-pass"], out=tmp_path / "a", verbose=False)
-    run(["zz-pass", "zz-xfail"], out=tmp_path / "b", verbose=False)
+    run(["zz-pass"], out=tmp_path / "a", verbose=False, jobs=1)
+    run(["zz-pass", "zz-xfail"], out=tmp_path / "b", verbose=False, jobs=1)
     (tmp_path / "a" / "report.html").unlink()
     assert main(["report", str(tmp_path / "a")]) == 0
     assert (tmp_path / "a" / "report.html").exists()
@@ -249,10 +278,10 @@ def test_runner_pins_and_restores_threads(tmp_path):
 
     before = torch.get_num_threads()
     try:
-        doc = run(["zz-threads"], out=tmp_path / "r", verbose=False, threads=2)
-        assert seen == [2] and torch.get_num_threads() == before
+        doc = run(["zz-threads"], out=tmp_path / "r", verbose=False, threads=2, jobs=1)
+        assert seen == [2, 2, 2] and torch.get_num_threads() == before
         assert doc["provenance"]["threads"] == 2
-        run(["zz-threads"], out=tmp_path / "r", verbose=False)
+        run(["zz-threads"], out=tmp_path / "r", verbose=False, jobs=1)
         assert seen[-1] == 1
     finally:
         del EXPERIMENTS._entries["zz-threads"]

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from deltalab.lab.experiment import CHAPTERS, PROFILES
@@ -27,14 +29,24 @@ def _chapter(value: str) -> str:
     return v
 
 
-def _positive_int(value: str) -> int:
-    try:
-        v = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {v}")
-    return v
+def _whole(lo: int, hi: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number in lo..hi."""
+
+    def parse(value: str) -> int:
+        try:
+            v = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+        if v < lo or (hi is not None and v > hi):
+            where = f">= {lo}" if hi is None else f"in {lo}..{hi}"
+            raise argparse.ArgumentTypeError(f"expected a number {where}, got {v}")
+        return v
+
+    return parse
+
+
+_positive_int = _whole(1)
+_seed = _whole(0, 2**32 - 1)
 
 
 def _positive_float(value: str) -> float:
@@ -42,8 +54,8 @@ def _positive_float(value: str) -> float:
         v = float(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {v}")
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {value!r}")
     return v
 
 
@@ -68,6 +80,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from deltalab.lab.aggregate import verdict_label
     from deltalab.lab.runner import exit_code, run
 
     doc = run(
@@ -75,9 +88,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         chapters=args.chapter,
         profile=args.profile,
         seed=args.seed,
+        seeds=args.seeds,
         device=args.device,
         out=args.out,
         jobs=args.jobs,
+        threads=args.threads,
         timeout=args.timeout,
         verbose=True,
         argv=["deltalab", *sys.argv[1:]],
@@ -87,8 +102,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         for c in doc["claims"]:
             mark = "" if c["verdict"] == c["expected"] else "   <-- expected " + c["expected"]
-            print(f"{c['verdict']:5s} {c['id']:24s} {c['seconds']:7.1f}s{mark}")
-        print(f"report: {doc['out']}/report.html")
+            print(f"{verdict_label(c):15s} {c['id']:24s} {c['seconds']:7.1f}s{mark}")
+        bad = sum(c["verdict"] != c["expected"] for c in doc["claims"])
+        seeds = doc["seeds"]
+        print(
+            f"{len(doc['claims']) - bad} of {len(doc['claims'])} claims as expected at seeds "
+            f"{seeds[0]}..{seeds[-1]} in {doc['seconds']:.0f} s; report: {doc['out']}/report.html"
+        )
     return exit_code(doc)
 
 
@@ -189,17 +209,37 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--profile", choices=["quick", "full"], default="quick", help="quick (<= 60 s each) or full"
     )
-    r.add_argument("--seed", type=int, default=0, help="seed of data, init and order")
+    r.add_argument("--seed", type=_seed, default=0, help="first seed of data, init and order (default 0)")
+    r.add_argument(
+        "--seeds",
+        type=_positive_int,
+        default=3,
+        help="run each claim at this many seeds from --seed; a claim passes when every seed passes (default 3)",
+    )
     r.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
-    r.add_argument("--out", help="run folder (default runs/<UTC stamp>); an existing one is replaced whole")
-    r.add_argument("--jobs", type=_positive_int, default=1, help="experiments run in parallel processes")
+    r.add_argument(
+        "--out",
+        help="run folder (default runs/<UTC stamp>); a new or empty folder, or a previous run's, "
+        "which is then replaced whole (any other folder is refused)",
+    )
+    r.add_argument(
+        "--jobs",
+        type=_positive_int,
+        default=os.cpu_count() or 1,
+        help="processes that share the (claim, seed) runs (default: the number of cores, %(default)s here)",
+    )
     r.add_argument(
         "--threads",
         type=_positive_int,
         default=1,
-        help="torch intra-op threads per claim (default 1: same numbers on every machine)",
+        help="torch intra-op threads per seed-run (default 1: same numbers on every machine)",
     )
-    r.add_argument("--timeout", type=_positive_float, default=300.0, help="per-claim limit in seconds")
+    r.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=300.0,
+        help="limit for one seed of one claim, in seconds; past it that seed is an error (default 300)",
+    )
     r.add_argument("--json", action="store_true", help="print result.json on stdout")
     r.set_defaults(fn=cmd_run)
 
@@ -254,6 +294,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UnknownNameError, UsageError, ValueError, CheckpointError, FileNotFoundError) as e:
         print(f"deltalab {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # `deltalab report A B | head`: the reader left; say nothing more (Python's documented recipe)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

@@ -9,15 +9,17 @@ changes a run's randomness. Nothing is downloaded.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
-import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from deltalab.data.base import DATASETS, Split
+from deltalab.files import atomic_write
 
 
 def cache_dir() -> Path:
@@ -45,17 +47,13 @@ def _arrays() -> dict[str, np.ndarray]:
                 arrays = {k: z[k] for k in ("x", "y", "x_test", "y_test")}
             if arrays["x"].shape == (4000, 40):
                 return arrays
-        except (OSError, KeyError, ValueError):
-            pass  # a corrupt cache is regenerated below
+            problem = f"shape {arrays['x'].shape}"
+        except Exception as e:  # noqa: BLE001 - any unreadable cache (BadZipFile, truncation, ...) is rebuilt
+            problem = f"{type(e).__name__}: {e}"
+        warnings.warn(f"mnist1d cache {path} is unreadable ({problem}); regenerating it", stacklevel=3)
     arrays = _generate()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except OSError:
-        pass  # a read-only home still gets the data, just not the cache
+    with contextlib.suppress(OSError):  # a read-only home still gets the data, just not the cache
+        atomic_write(path, lambda f: np.savez(f, **arrays))
     return arrays
 
 

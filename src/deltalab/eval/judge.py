@@ -1,7 +1,7 @@
 """The digits judge: a small convolutional classifier that scores generated 8×8 digits.
 
 Every generative claim of chapter G is judged by the same yardstick, trained once on the fixed
-digits train split and cached within a run (``ctx.cached``), so that "the samples look like
+digits train split with its own seed and shared by every claim and seed of a run, so that "the samples look like
 digits" is a measured number, never a judgement by eye:
 
 - ``confident_frac``: the share of samples the judge classifies with max softmax ≥ 0.9;
@@ -22,6 +22,7 @@ Departures: none — this is a yardstick, not a paper. Shapes: B batch, images (
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -89,31 +90,47 @@ class JudgeConfig:
 
 
 def train_judge(cfg: JudgeConfig | None = None, device: str | torch.device = "cpu") -> DigitsJudge:
-    """Train the judge on the fixed digits train split; returns it in eval mode, frozen."""
+    """Train the judge on the fixed digits train split; returns it in eval mode, frozen.
+
+    It draws from its own seed inside ``torch.random.fork_rng``: training it leaves the caller's
+    random state as it was, so a claim's numbers do not depend on whether the judge was already
+    trained in this process.
+    """
     cfg = cfg or JudgeConfig()
-    g = torch.Generator().manual_seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
-    data = load_digits(images=True).to(device)
-    model = DigitsJudge().to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    n = data.x_train.shape[0]
-    for _ in range(cfg.epochs):
-        for idx in torch.randperm(n, generator=g).split(cfg.batch_size):
-            idx = idx.to(device)
-            x, y = data.x_train[idx], data.y_train[idx]
-            xj = junk_images(x, y, g)
-            logits = model(torch.cat([x, xj]))  # (2B, 11)
-            loss = F.cross_entropy(logits, torch.cat([y, torch.full_like(y, JUNK)]))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+    device = torch.device(device)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        g = torch.Generator().manual_seed(cfg.seed)
+        torch.manual_seed(cfg.seed)
+        data = load_digits(images=True).to(device)
+        model = DigitsJudge().to(device)
+        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        n = data.x_train.shape[0]
+        for _ in range(cfg.epochs):
+            for idx in torch.randperm(n, generator=g).split(cfg.batch_size):
+                idx = idx.to(device)
+                x, y = data.x_train[idx], data.y_train[idx]
+                xj = junk_images(x, y, g)
+                logits = model(torch.cat([x, xj]))  # (2B, 11)
+                loss = F.cross_entropy(logits, torch.cat([y, torch.full_like(y, JUNK)]))
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
     model.eval().requires_grad_(False)
     return model
 
 
+@functools.lru_cache(maxsize=4)
+def _shared_judge(device: str) -> DigitsJudge:
+    return train_judge(device=device)
+
+
 def cached_judge(ctx: object) -> DigitsJudge:
-    """The run's shared judge (``ctx`` is a lab ``Context``; trained once per process and run)."""
-    return ctx.cached(("digits-judge",), lambda: train_judge(device=ctx.device))  # type: ignore[attr-defined]
+    """The shared judge for ``ctx.device`` (a lab ``Context``), trained once per process.
+
+    A yardstick, not a model under test: it has its own fixed seed (``JudgeConfig.seed``), so every
+    claim and every seed of a run is judged by the same judge; it is frozen, so sharing is safe.
+    """
+    return _shared_judge(str(ctx.device))  # type: ignore[attr-defined]
 
 
 @torch.no_grad()

@@ -1,15 +1,24 @@
-"""Run experiments: select by id/glob/chapter, time each, catch errors, write the run folder.
+"""Run experiments: select by id/glob/chapter, run each at several seeds, write the run folder.
 
-``run(...)`` is the Python API under ``deltalab run``. Each claim runs under a per-claim timeout
-(SIGALRM in the process that runs it); one that raises or times out is recorded as ``error`` and
-the run goes on. The run is written into a staging folder and moved into place at the end, so an
-existing ``--out`` is replaced whole and never mixes two runs.
+``run(...)`` is the Python API under ``deltalab run``. Every selected claim runs at seeds
+S…S+N−1 (``seed``, ``seeds``); the (claim, seed) runs are spread over ``jobs`` processes, each
+under a per-seed timeout (SIGALRM in the process that runs it). A seed-run that raises or times
+out is recorded as ``error`` and the run goes on. ``lab.aggregate`` folds a claim's seeds into its
+verdict (pass / fail / unstable / error) and result.json is schema 2 (``shared/DESIGN.md``).
+
+Nothing the user did not ask to replace is touched: ``--out`` may be a new folder, an empty one,
+or one a previous run wrote (it has ``result.json`` or the ``.deltalab-run`` marker); anything
+else, the current folder and its parents are refused before any work starts. The run is written
+into a staging folder beside ``--out`` and moved into place at the end, so ``--out`` is replaced
+whole and never mixes two runs, and an interrupted run leaves the old one as it was.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import fnmatch
+import json
+import math
 import os
 import shutil
 import signal
@@ -17,28 +26,39 @@ import sys
 import time
 import traceback
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from deltalab.lab.aggregate import aggregate, verdict_label
 from deltalab.lab.experiment import CHAPTERS, EXPERIMENTS, PROFILES, Context, ExperimentSpec
 from deltalab.lab.registry import UnknownNameError
 from deltalab.lab.report import provenance, write_run
 
-SCHEMA = 1
+SCHEMA = 2
+RUN_MARKER = ".deltalab-run"
+"""an empty file in every run folder: the sign that ``--out`` may replace it"""
+MAX_SEED = 2**32 - 1
+"""seeds go to numpy too, which takes 32 bits"""
+
+
+class OutError(ValueError):
+    """``--out`` names a place the runner must not (or cannot) write."""
 
 
 class ClaimTimeout(Exception):
     pass
 
 
-def select(names: Iterable[str] | None = None, chapters: Iterable[str] | None = None) -> list[ExperimentSpec]:
+def select(
+    names: Iterable[str] | str | None = None, chapters: Iterable[str] | None = None
+) -> list[ExperimentSpec]:
     """Experiments matching any of ``names`` (ids or globs) and any of ``chapters``; all if neither.
 
     An id or glob that matches nothing raises ``UnknownNameError`` with the closest ids.
     """
-    names = list(names or [])
+    names = _check_names(names) or []
     chapters = [c.upper() for c in (chapters or [])]
     bad = [c for c in chapters if c not in CHAPTERS]
     if bad:
@@ -85,6 +105,7 @@ def run_one(
     spec = EXPERIMENTS.get(spec_id)
     ctx = Context(spec.id, profile=profile, seed=seed, device=device, out_dir=Path(out_dir), verbose=verbose)
     record: dict[str, Any] = {
+        "seed": seed,
         "id": spec.id,
         "chapter": spec.chapter,
         "title": spec.title,
@@ -115,7 +136,7 @@ def run_one(
             message=res.message,
         )
     except ClaimTimeout:
-        record.update(_error_fields(ctx, f"timed out after {timeout:.0f} s (per-claim limit)"))
+        record.update(_error_fields(ctx, f"timed out after {timeout:g} s (the per-seed limit, --timeout)"))
     except Exception as e:  # noqa: BLE001 - an experiment's failure is recorded, the run goes on
         tb = traceback.format_exc(limit=-3)
         record.update(_error_fields(ctx, f"{type(e).__name__}: {e}\n{tb}"))
@@ -146,95 +167,196 @@ def _stamp() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
 
 
+def is_run_folder(folder: Path) -> bool:
+    """True for a folder a previous ``deltalab run`` wrote (its marker, or a result.json of ours)."""
+    if (folder / RUN_MARKER).is_file():
+        return True
+    try:
+        doc = json.loads((folder / "result.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and "schema" in doc and isinstance(doc.get("claims"), list)
+
+
+def check_out(out: str | Path) -> Path:
+    """Where the run folder may go, checked before any work; ``OutError`` (one line) if nowhere.
+
+    Allowed: a path that does not exist yet (under folders only), an empty folder, or a folder a
+    previous run wrote. Refused: the current folder or one of its parents, a file, a non-empty folder
+    of anything else, a place that cannot be written.
+    """
+    out = Path(out)
+    target = out.resolve()
+    cwd = Path.cwd().resolve()
+    if target == cwd or target in cwd.parents:
+        raise OutError(
+            f"--out {out} is the current folder or one of its parents; give a folder of its own, e.g. runs/mine"
+        )
+    existing = target
+    while not existing.exists():
+        existing = existing.parent
+    if existing != target and not existing.is_dir():
+        raise OutError(f"--out {out}: {existing} is a file, so no folder can be made under it")
+    if target.exists():
+        if not target.is_dir():
+            raise OutError(f"--out {out} exists and is a file; give a folder")
+        if any(target.iterdir()) and not is_run_folder(target):
+            raise OutError(
+                f"--out {out} is a folder that `deltalab run` did not write (no result.json); "
+                "refusing to replace it: give a new folder, or empty this one yourself"
+            )
+    writable = target.parent if target.parent.exists() else existing
+    if not os.access(writable, os.W_OK | os.X_OK):
+        raise OutError(f"--out {out}: {writable} is not writable")
+    return out
+
+
+def _check_seeds(seed: Any, seeds: Any) -> list[int]:
+    for name, v in (("seed", seed), ("seeds", seeds)):
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ValueError(f"{name} must be a whole number, got {v!r}")
+    if seeds < 1:
+        raise ValueError(f"seeds must be >= 1, got {seeds}")
+    if seed < 0 or seed + seeds - 1 > MAX_SEED:
+        raise ValueError(f"seeds {seed}..{seed + seeds - 1} must lie in 0..{MAX_SEED} (2**32 - 1)")
+    return list(range(seed, seed + seeds))
+
+
+def _check_names(names: Iterable[str] | str | None) -> list[str] | None:
+    if names is None:
+        return None
+    if isinstance(names, str):
+        return [names]  # run("ce-vs-mse") means that claim, not the ids 'c', 'e', ...
+    names = list(names)
+    bad = [n for n in names if not isinstance(n, str)]
+    if bad:
+        raise ValueError(f"claim ids must be strings, got {bad[0]!r}")
+    return names
+
+
 def run(
-    names: Iterable[str] | None = None,
+    names: Iterable[str] | str | None = None,
     *,
     chapters: Iterable[str] | None = None,
     profile: str = "quick",
     seed: int = 0,
+    seeds: int = 3,
     device: str = "cpu",
     out: str | Path | None = None,
-    jobs: int = 1,
+    jobs: int | None = None,
     timeout: float = 300.0,
     verbose: bool = True,
     argv: list[str] | None = None,
     threads: int = 1,
 ) -> dict[str, Any]:
-    """Run the selected experiments; write ``result.json``, ``report.html``, figures; return the document.
+    """Run the selected claims at seeds ``seed … seed+seeds−1``; write the run folder; return result.json.
 
-    ``threads`` pins torch's intra-op threads per claim (default 1: the numbers, and so the verdicts,
-    are then the same on any machine; the small models here gain little from more threads).
+    ``jobs`` processes share the (claim, seed) runs (default: the number of cores; 1 runs them in
+    this process). ``threads`` pins torch's intra-op threads per seed-run (default 1: the numbers,
+    and so the verdicts, are then the same on any machine). ``timeout`` bounds one seed-run.
+    Everything is checked before any experiment starts.
     """
+    names = _check_names(names)
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
-    if jobs < 1:
-        raise ValueError(f"jobs must be >= 1, got {jobs}")
-    if threads < 1:
-        raise ValueError(f"threads must be >= 1, got {threads}")
+    seed_list = _check_seeds(seed, seeds)
+    if jobs is None:
+        jobs = os.cpu_count() or 1
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be a whole number >= 1, got {jobs!r}")
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be a whole number >= 1, got {threads!r}")
+    if not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and timeout > 0):
+        raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
     from deltalab.train.seed import resolve_device
 
     resolve_device(device)
     specs = select(names, chapters)
+    out_path = check_out(out if out is not None else Path("runs") / _stamp())
     started = _dt.datetime.now(_dt.timezone.utc)
-    out_path = Path(out) if out is not None else Path("runs") / _stamp()
-    if out_path.exists() and not out_path.is_dir():
-        raise ValueError(f"--out {out_path} exists and is not a folder")
     out_path.parent.mkdir(parents=True, exist_ok=True)
     staging = out_path.parent / f".{out_path.name}.staging-{os.getpid()}"
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir()
+    (staging / RUN_MARKER).touch()
 
     def say(msg: str) -> None:
         if verbose:
             print(msg, file=sys.stderr, flush=True)
 
-    records: list[dict[str, Any]] = []
+    # Seed-major order: a process then runs the claims of one seed in turn, which is what
+    # ctx.cached shares within (never across seeds).
+    tasks = [(s.id, sd) for sd in seed_list for s in specs]
+    jobs = min(jobs, len(tasks))
+    by_claim: dict[str, list[dict[str, Any]]] = {s.id: [] for s in specs}
+    claims: dict[str, dict[str, Any]] = {}
     t0 = time.perf_counter()
 
+    def seed_dir(sd: int) -> Path:
+        return staging if sd == seed_list[0] else staging / f"seed-{sd}"
+
     def done(rec: dict[str, Any]) -> None:
-        records.append(rec)
-        tally = {v: sum(r["verdict"] == v for r in records) for v in ("pass", "fail", "error")}
-        mark = "" if rec["verdict"] == rec["expected"] else "  (unexpected)"
+        sd = rec["seed"]
+        if sd != seed_list[0]:
+            rec["figures"] = [f"seed-{sd}/{f}" for f in rec["figures"]]
+        by_claim[rec["id"]].append(rec)
+        n = sum(map(len, by_claim.values()))
+        tally = {
+            v: sum(r["verdict"] == v for rs in by_claim.values() for r in rs)
+            for v in ("pass", "fail", "error")
+        }
         say(
-            f"[{len(records)}/{len(specs)}] {rec['id']}: {rec['verdict']}{mark} in {rec['seconds']:.1f}s"
+            f"[{n}/{len(tasks)}] {rec['id']} seed {sd}: {rec['verdict']} {rec['seconds']:.1f} s"
             f"  | pass {tally['pass']} fail {tally['fail']} error {tally['error']}"
-            f"  | elapsed {time.perf_counter() - t0:.0f}s"
+            f"  | elapsed {time.perf_counter() - t0:.0f} s"
         )
         if rec["verdict"] == "error":
             say("    " + rec["message"].splitlines()[0])
+        if len(by_claim[rec["id"]]) == len(seed_list):
+            c = aggregate(by_claim[rec["id"]])
+            claims[c["id"]] = c
+            mark = "" if c["verdict"] == c["expected"] else f"  <-- expected {c['expected']}"
+            if len(seed_list) > 1:
+                say(f"    {c['id']}: {verdict_label(c)} over seeds {seed_list[0]}..{seed_list[-1]}{mark}")
 
     try:
         if jobs == 1:
-            for spec in specs:
-                say(f"-> {spec.id} ({spec.chapter}: {spec.title})")
-                done(run_one(spec.id, profile, seed, device, str(staging), timeout, verbose, threads))
+            for sid, sd in tasks:
+                say(f"-> {sid} seed {sd} ({EXPERIMENTS.get(sid).title})")
+                done(run_one(sid, profile, sd, device, str(seed_dir(sd)), timeout, verbose, threads))
         else:
             with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
-                futs = {
-                    s.id: pool.submit(
-                        run_one, s.id, profile, seed, device, str(staging), timeout, False, threads
-                    )
-                    for s in specs
+                pending: set[Future[dict[str, Any]]] = {
+                    pool.submit(run_one, sid, profile, sd, device, str(seed_dir(sd)), timeout, False, threads)
+                    for sid, sd in tasks
                 }
-                for s in specs:
-                    done(futs[s.id].result())
-            order = {s.id: k for k, s in enumerate(specs)}
-            records.sort(key=lambda r: order[r["id"]])
+                try:
+                    while pending:
+                        finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        for f in finished:
+                            done(f.result())
+                except BaseException:
+                    for f in pending:
+                        f.cancel()
+                    raise
         doc = {
             "schema": SCHEMA,
             "profile": profile,
-            "seed": seed,
+            "seed": seed_list[0],
+            "seeds": seed_list,
             "device": device,
             "started": started.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             "seconds": round(time.perf_counter() - t0, 3),
-            "provenance": {**provenance(argv if argv is not None else sys.argv), "threads": threads},
-            "claims": records,
+            "provenance": {
+                **provenance(argv if argv is not None else sys.argv),
+                "threads": threads,
+                "jobs": jobs,
+            },
+            "claims": [claims[s.id] for s in specs],
         }
         write_run(staging, doc)
-        if out_path.exists():
-            shutil.rmtree(out_path)
-        staging.rename(out_path)
+        _replace(staging, out_path)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
@@ -243,6 +365,18 @@ def run(
     return doc
 
 
+def _replace(staging: Path, out_path: Path) -> None:
+    """Move the finished run into place; an old run there is swapped out first, then removed."""
+    check_out(out_path)  # the folder may have changed while the run ran
+    if out_path.exists():
+        old = out_path.parent / f".{out_path.name}.old-{os.getpid()}"
+        out_path.rename(old)
+        staging.rename(out_path)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        staging.rename(out_path)
+
+
 def exit_code(doc: dict[str, Any]) -> int:
-    """0 iff every verdict equals its expectation (an unexpected pass is a failure too)."""
+    """0 iff every verdict equals its expectation (an unexpected pass, an unstable claim: 1)."""
     return 0 if all(c["verdict"] == c["expected"] for c in doc["claims"]) else 1

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from deltalab.files import atomic_write
 
 
 class CheckpointError(RuntimeError):
@@ -19,18 +19,7 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
 
     A crash at any point leaves the previous checkpoint (if any) intact and loadable.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: torch.save(state, f), fsync=True)
 
 
 def load_checkpoint(
