@@ -45,6 +45,21 @@ def test_circuit_shapes_ranks_and_scores():
         m(tok, head_mask=torch.ones(3, 2))
 
 
+def test_each_head_writes_at_most_d_head_rank():
+    """The circuits claim's rank statement, with d_head = 4 < E = 16 so that it can fail (in the
+    experiment one head per layer makes d_head = E and the rank bound vacuous)."""
+    torch.manual_seed(0)
+    m = AttnOnlyTransformer(AttnOnlyConfig(vocab_size=8, max_len=16, embed_dim=16, num_heads=4)).double()
+    tok = torch.randint(0, 8, (5, 12))
+    terms = m.residual_terms(tok)
+    for l, attn in enumerate(m.layers):
+        assert attn.head_dim == 4
+        for h in range(4):
+            assert torch.linalg.matrix_rank(ov_circuit(attn, h)) == attn.head_dim
+            out = terms[f"L{l}.H{h}"].reshape(-1, 16)  # (B·T, E): every position's write
+            assert torch.linalg.matrix_rank(out, rtol=1e-8) == attn.head_dim
+
+
 @pytest.mark.parametrize("act", [True, False])
 def test_universal_transformer_forward_backward(act):
     torch.manual_seed(0)

@@ -57,9 +57,10 @@ def circuits(ctx: Context):
     offset so that position alone cannot solve it; tested on L = 10) predicts the repeat;
     the sum of embedding, position, bias and per-head terms through the unembedding reproduces the
     logits to 1e-5 (float64 ~1e-15; float32 ~7e-6 is reported too); one layer-2 head has prefix-matching score ≥ 0.5 and ablating it drops induction
-    accuracy by ≥ 50 points (measured: layer-2 head score ~0.79, accuracy ~0.92 → ~0.06); every
-    head's OV circuit and its actual outputs have rank ≤ d_head (vacuous here, d_head = E; the unit
-    test checks it with d_head < E). One head per layer: with two, the
+    accuracy by ≥ 50 points (measured: layer-2 head score ~0.79, accuracy ~0.92 → ~0.06). Each head's
+    OV circuit and its outputs have rank ≤ d_head: with one head per layer d_head = E here, so that
+    rank is fixed by construction and is reported, not barred; tests/test_circuits.py checks it with
+    d_head < E. One head per layer: with two, the
     model grew two redundant induction heads and removing either cost only ~7 points.
     Quick profile: ~8 s."""
     length, vocab = 10, 16
@@ -149,7 +150,6 @@ def circuits(ctx: Context):
         "max_ov_rank": ov_rank,
         "max_head_output_rank": out_rank,
         "d_head": d_head,
-        "rank_excess": max(ov_rank, out_rank) - d_head,
     }
     return ctx.result(
         metrics,
@@ -157,10 +157,9 @@ def circuits(ctx: Context):
             Bar("decomposition_error", "<", 1e-5),
             Bar("best_prefix_matching", ">=", 0.5),
             Bar("ablation_drop_points", ">=", 50),
-            Bar("rank_excess", "<=", 0),
         ],
         bar="residual decomposition reproduces logits to 1e-5; one head's prefix-matching score >= 0.5 and "
-        "its ablation drops induction accuracy by >= 50 points; head outputs have rank <= d_head",
+        "its ablation drops induction accuracy by >= 50 points",
         config={
             "length": length,
             "vocab": vocab,
