@@ -9,6 +9,7 @@ from deltalab.nn.gnn import (
     GCN,
     GCNConv,
     GraphConv,
+    add_remaining_self_loops,
     aggregate,
     batch_graphs,
     block_diag_adjacency,
@@ -60,6 +61,33 @@ def test_gcn_norm_dense_equals_sparse(graph):
         layer(graph.x, gcn_norm_dense(adj)),
         layer(graph.x, gcn_norm_sparse(graph.edge_index, graph.num_nodes)),
     )
+
+
+def test_gcn_norm_adds_only_missing_self_loops():
+    # path 0 - 1 - 2 with a loop already on node 0: Â has one loop per node (torch_geometric's
+    # gcn_norm / add_remaining_self_loops), so degrees are (2, 3, 2), not (3, 3, 2) as with A + I
+    ei = torch.tensor([[0, 1, 1, 2, 0], [1, 0, 2, 1, 0]])
+    a_hat = torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 1.0], [0.0, 1.0, 1.0]])
+    d = torch.tensor([2.0, 3.0, 2.0]).rsqrt()
+    expected = d[:, None] * a_hat * d[None, :]
+    torch.testing.assert_close(gcn_norm_dense(to_dense_adj(ei, 3)), expected)
+    torch.testing.assert_close(gcn_norm_sparse(ei, 3).to_dense(), expected)
+    loops_ei, w = add_remaining_self_loops(ei, 3, torch.tensor([1.0, 1.0, 1.0, 1.0, 0.5]))
+    assert loops_ei[:, -3:].tolist() == [[0, 1, 2], [0, 1, 2]] and w[-3:].tolist() == [0.5, 1.0, 1.0]
+    assert ((loops_ei[0] == loops_ei[1]).sum()) == 3  # one loop per node, the old one dropped
+
+
+def test_gcn_norm_follows_dtype(graph):
+    n = graph.num_nodes
+    adj64 = to_dense_adj(graph.edge_index, n).double()
+    assert gcn_norm_sparse(graph.edge_index, n).dtype == torch.get_default_dtype()
+    norm64 = gcn_norm_sparse(graph.edge_index, n, dtype=torch.float64)
+    assert norm64.dtype == torch.float64 and gcn_norm_dense(adj64).dtype == torch.float64
+    weighted = gcn_norm_sparse(
+        graph.edge_index, n, edge_weight=torch.ones(graph.edge_index.shape[1]).double()
+    )
+    assert weighted.dtype == torch.float64
+    torch.testing.assert_close(norm64.to_dense(), gcn_norm_dense(adj64), rtol=0, atol=1e-15)
 
 
 def test_batching_equals_separate():

@@ -4,7 +4,7 @@ Gilmer et al., "Neural Message Passing for Quantum Chemistry" (arXiv:1704.01212)
 "Semi-Supervised Classification with Graph Convolutional Networks" (arXiv:1609.02907).
 
     message passing:  h_v' = φ(W_self·h_v + W_neigh·AGG_{u ∈ N(v)} h_u),  AGG ∈ {sum, mean, max}
-    GCN:              H' = D̂^{-1/2} (A + I) D̂^{-1/2} H W,  D̂ the degrees of A + I
+    GCN:              H' = D̂^{-1/2} Â D̂^{-1/2} H W,  Â = A with a self-loop on every node, D̂ its degrees
 
 With sum aggregation, no weights and one-hot inputs, k rounds give A^k (walk counts); with max
 aggregation and self-loops on a 0/1 indicator they give reachability within k hops.
@@ -14,6 +14,10 @@ A graph is given either as a dense adjacency A (N, N) with A[v, u] = 1 for an ed
 adjacency, or concatenated edge lists with offset node ids, plus a ``batch`` vector).
 
 Shapes: N nodes, E edges, F features, G graphs.
+
+Self-loops follow torch_geometric's ``gcn_norm`` (``add_remaining_self_loops``): Â adds a loop of
+weight 1 only to the nodes that lack one; an existing loop keeps its weight (Â = A + I on a graph
+without loops, as in the paper; A + I would count an existing loop twice).
 
 Departures: written by hand (torch ships no graph layers; torch_geometric is not a dependency);
 scatter via ``Tensor.index_add_`` / ``scatter_reduce``; isolated nodes get 0 from mean and max.
@@ -58,9 +62,32 @@ def to_edge_index(adj: torch.Tensor) -> torch.Tensor:
 
 
 def add_self_loops(edge_index: torch.Tensor, num_nodes: int) -> torch.Tensor:
-    """Append the N edges v → v."""
+    """Append the N edges v → v (an existing loop is then there twice; see ``add_remaining_self_loops``)."""
     loops = torch.arange(num_nodes, device=edge_index.device).repeat(2, 1)
     return torch.cat([edge_index, loops], dim=1)
+
+
+def add_remaining_self_loops(
+    edge_index: torch.Tensor, num_nodes: int, edge_weight: torch.Tensor | None = None, fill_value: float = 1.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One loop v → v per node, as torch_geometric's ``add_remaining_self_loops``: the non-loop edges, then
+    the N loops; a node's existing loop keeps its weight (the last one if repeated), the others get
+    ``fill_value``. Returns (edge_index (2, E'), edge_weight (E',)); weights default to ones (default dtype)."""
+    _check_edge_index(edge_index, num_nodes)
+    if edge_weight is None:
+        edge_weight = torch.ones(edge_index.shape[1], device=edge_index.device)
+    elif edge_weight.shape != (edge_index.shape[1],):
+        raise ValueError(
+            f"edge_weight must have shape ({edge_index.shape[1]},), got {tuple(edge_weight.shape)}"
+        )
+    is_loop = edge_index[0] == edge_index[1]
+    loop_weight = torch.full((num_nodes,), fill_value, dtype=edge_weight.dtype, device=edge_weight.device)
+    loop_weight[edge_index[0, is_loop]] = edge_weight[is_loop]
+    loops = torch.arange(num_nodes, device=edge_index.device).repeat(2, 1)
+    return (
+        torch.cat([edge_index[:, ~is_loop], loops], dim=1),
+        torch.cat([edge_weight[~is_loop], loop_weight]),
+    )
 
 
 def aggregate(x: torch.Tensor, edge_index: torch.Tensor, aggr: str = "sum") -> torch.Tensor:
@@ -99,18 +126,29 @@ def dense_aggregate(x: torch.Tensor, adj: torch.Tensor, aggr: str = "sum") -> to
 
 
 def gcn_norm_dense(adj: torch.Tensor) -> torch.Tensor:
-    """D̂^{-1/2} (A + I) D̂^{-1/2} for a dense A (N, N)."""
-    a = adj + torch.eye(adj.shape[0], dtype=adj.dtype, device=adj.device)
+    """D̂^{-1/2} Â D̂^{-1/2} for a dense A (N, N); Â sets the zero diagonal entries of A to 1 (missing
+    self-loops only, as torch_geometric's ``gcn_norm``); in A's dtype."""
+    diag = adj.diagonal()
+    a = adj + torch.diag(torch.where(diag == 0, torch.ones_like(diag), torch.zeros_like(diag)))
     d = a.sum(1).rsqrt()
     return d.unsqueeze(1) * a * d.unsqueeze(0)
 
 
-def gcn_norm_sparse(edge_index: torch.Tensor, num_nodes: int) -> torch.Tensor:
-    """The same normalized adjacency as a sparse COO tensor (N, N), from ``edge_index``."""
-    ei = add_self_loops(edge_index, num_nodes)
+def gcn_norm_sparse(
+    edge_index: torch.Tensor,
+    num_nodes: int,
+    edge_weight: torch.Tensor | None = None,
+    dtype: torch.dtype | None = None,
+) -> torch.Tensor:
+    """The same normalized adjacency as a sparse COO tensor (N, N), from ``edge_index`` (and optional
+    ``edge_weight`` (E,)); the weights are in ``edge_weight``'s dtype, else ``dtype``, else the default
+    dtype (torch_geometric's ``gcn_norm`` signature)."""
+    if edge_weight is None:
+        edge_weight = torch.ones(edge_index.shape[1], dtype=dtype, device=edge_index.device)
+    ei, w = add_remaining_self_loops(edge_index, num_nodes, edge_weight)
     src, dst = ei
-    deg = torch.zeros(num_nodes).index_add_(0, dst, torch.ones(ei.shape[1]))
-    w = deg[dst].rsqrt() * deg[src].rsqrt()
+    deg = torch.zeros(num_nodes, dtype=w.dtype, device=w.device).index_add_(0, dst, w)
+    w = deg[dst].rsqrt() * w * deg[src].rsqrt()
     return torch.sparse_coo_tensor(
         torch.stack([dst, src]), w, (num_nodes, num_nodes), check_invariants=True
     ).coalesce()
