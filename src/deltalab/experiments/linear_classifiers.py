@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -23,7 +25,13 @@ from deltalab.train import TrainConfig, Trainer
 )
 def perceptron(ctx: Context):
     """`deltalab run perceptron` — separable 2-D: zero training errors with mistakes ≤ (R/γ)²;
-    digits (multiclass by argmax): training accuracy ≥ 95%. Quick: ~4 s."""
+    digits (multiclass by argmax): training accuracy ≥ 95%, read from the averaged perceptron
+    (Freund & Schapire 1999: the same mistake-driven rule, predicting with the mean of the weights
+    after every example) after 10 epochs. The last iterate is reported too but not barred: on
+    digits (separable, but with a small margin) it jumps with the last few mistakes (0.948–0.975
+    at seeds 0–4 after 10 epochs; 0.958–0.993 over 8 orders even after 30), while the average is
+    steady. Measured seeds 0–4: averaged train accuracy 0.988 / 0.988 / 0.987 / 0.987 / 0.988
+    (test 0.964–0.971); 2-D mistakes 2–9% of the bound. Quick: ~1.5 s."""
     g = torch.Generator().manual_seed(ctx.seed)
     x, t, sep = separable_blobs(300, margin=0.1, generator=g)
     xb = with_bias(x.double())
@@ -35,13 +43,14 @@ def perceptron(ctx: Context):
     errors_2d = int((p2.predict(x) != t.double()).sum())
 
     digits = load_digits()
-    pc = Perceptron(64, num_classes=10)
-    epochs = ctx.pick(quick=15, full=50)
-    acc = []
+    pc = Perceptron(64, num_classes=10, average=True)
+    epochs = ctx.pick(quick=10, full=50)
+    acc, acc_last = [], []
     for _ in range(epochs):
         pc.epoch(digits.x_train, digits.y_train, torch.randperm(len(digits.x_train), generator=g))
-        acc.append(float((pc.predict(digits.x_train) == digits.y_train).double().mean()))
-    test_acc = float((pc.predict(digits.x_test) == digits.y_test).double().mean())
+        acc.append(float((pc.predict(digits.x_train, averaged=True) == digits.y_train).double().mean()))
+        acc_last.append(float((pc.predict(digits.x_train) == digits.y_train).double().mean()))
+    test_acc = float((pc.predict(digits.x_test, averaged=True) == digits.y_test).double().mean())
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
     a1.scatter(x[:, 0], x[:, 1], c=t, cmap="coolwarm", s=8)
     w = p2.weight[0]
@@ -49,7 +58,9 @@ def perceptron(ctx: Context):
     a1.plot(xs, -(w[0] + w[1] * xs) / w[2], "k-", label="perceptron")
     a1.set(xlim=(-1, 1), ylim=(-1, 1), title=f"{p2.mistakes} mistakes ≤ (R/γ)² = {bound:.0f}")
     a1.legend()
-    a2.plot(range(1, epochs + 1), acc, "o-")
+    a2.plot(range(1, epochs + 1), acc, "o-", label="averaged weights")
+    a2.plot(range(1, epochs + 1), acc_last, "s--", label="last iterate")
+    a2.legend()
     a2.axhline(0.95, color="k", ls=":")
     a2.set(xlabel="epoch", ylabel="training accuracy", title="digits, multiclass perceptron")
     ctx.savefig(fig)
@@ -60,6 +71,7 @@ def perceptron(ctx: Context):
         "mistakes_over_bound": p2.mistakes / bound,
         "epochs_2d": len(hist2),
         "digits_train_acc": acc[-1],
+        "digits_train_acc_last_iterate": acc_last[-1],
         "digits_test_acc": test_acc,
     }
     return ctx.result(
@@ -69,8 +81,8 @@ def perceptron(ctx: Context):
             Bar("mistakes_over_bound", "<=", 1.0),
             Bar("digits_train_acc", ">=", 0.95),
         ],
-        bar="2-D: zero errors with mistakes ≤ (R/γ)²; digits: training accuracy ≥ 95%",
-        config={"n_2d": 300, "margin": 0.1, "digits_epochs": epochs},
+        bar="2-D: zero errors with mistakes ≤ (R/γ)²; digits: training accuracy ≥ 95% (averaged perceptron)",
+        config={"n_2d": 300, "margin": 0.1, "digits_epochs": epochs, "digits_readout": "averaged weights"},
     )
 
 
@@ -200,7 +212,13 @@ def softmax_regression(ctx: Context):
 )
 def delta_rule(ctx: Context):
     """`deltalab run delta-rule` — max relative gradient error < 1e-8 (float64) against the
-    autograd twin; trained by the delta rule alone to ≥ 95% test accuracy on digits. Quick: ~3 s."""
+    autograd twin; trained by the delta rule alone to ≥ 95% test accuracy on digits. Minibatch 32,
+    30 epochs, the step size cosine-decayed from η₀ = 2 to 0 (a constant η = 0.5 ended wherever the
+    last noisy steps left it: 0.947–0.971 at seeds 0–4). η₀ and the schedule were chosen on a 20%
+    validation split of the training set from one grid, η₀ ∈ {0.25, 0.5, 1, 2, 4} × {constant,
+    cosine} (mean validation accuracy over 5 seeds: cosine 2 → 0.981, the best; constant 2 and 4 →
+    0.979; cosine 4 → 0.975). Measured seeds 0–4: gradient error ~6e-16; test accuracy
+    0.971 / 0.976 / 0.973 / 0.973 / 0.971. Quick: ~2 s."""
     g = torch.Generator().manual_seed(ctx.seed)
     digits = load_digits()
     X, y = digits.x_train.double(), digits.y_train
@@ -216,12 +234,16 @@ def delta_rule(ctx: Context):
     }
     err = max(float((deltas[k] + auto[k]).norm() / auto[k].norm()) for k in auto)
     epochs = ctx.pick(quick=30, full=100)
-    accs = []
+    lr0, batch = 2.0, 32
+    total = epochs * math.ceil(len(X) / batch)
+    accs, k = [], 0
     for _ in range(epochs):
         order = torch.randperm(len(X), generator=g)
-        for i in range(0, len(X), 32):
-            idx = order[i : i + 32]
-            net.step(X[idx], y[idx], lr=0.5)
+        for i in range(0, len(X), batch):
+            idx = order[i : i + batch]
+            # Cosine decay: large early steps, then small ones that settle instead of rattling.
+            net.step(X[idx], y[idx], lr=lr0 * 0.5 * (1 + math.cos(math.pi * k / total)))
+            k += 1
         accs.append(float((net.predict(digits.x_test.double()) == digits.y_test).double().mean()))
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(range(1, epochs + 1), accs, "o-")
@@ -232,5 +254,5 @@ def delta_rule(ctx: Context):
         {"max_rel_grad_err": err, "test_acc": accs[-1]},
         [Bar("max_rel_grad_err", "<", 1e-8), Bar("test_acc", ">=", 0.95)],
         bar="max relative gradient error < 1e-8 (float64); trains to ≥ 95% test accuracy",
-        config={"hidden": 64, "epochs": epochs, "lr": 0.5, "batch_size": 32},
+        config={"hidden": 64, "epochs": epochs, "lr": f"{lr0} cosine-decayed to 0", "batch_size": batch},
     )
