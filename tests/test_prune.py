@@ -12,6 +12,7 @@ from deltalab.prune.magnitude import (
     make_permanent,
     masks,
     prune_global,
+    prune_global_to,
     prune_layerwise,
     remaining_fraction,
     sparsity_report,
@@ -102,3 +103,17 @@ def test_bad_values():
         expected_remaining([1], [0.1], -1)
     with pytest.raises(ValueError, match="nope"):
         rewind_(net, {"nope": torch.zeros(1)})
+
+
+def test_prune_global_to_reaches_each_target_of_a_schedule():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10))
+    total = 64 * 256 + 256 * 256 + 256 * 10
+    for s in (0.5, 0.75, 0.9, 0.95, 0.98, 0.99):  # the pruning experiment's IMP sweep
+        prune_global_to(net, s)
+        assert abs((1 - remaining_fraction(net)) - s) <= 1 / total
+    one = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 10))
+    prune_global_to(one, 0.98)  # one-shot: a single call
+    assert abs(remaining_fraction(one) - 0.02) < 1e-3
+    with pytest.raises(ValueError, match="already"):
+        prune_global_to(one, 0.9)

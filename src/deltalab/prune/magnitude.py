@@ -71,6 +71,20 @@ def prune_global(model: nn.Module, amount: float) -> nn.Module:
     return model
 
 
+def prune_global_to(model: nn.Module, sparsity: float) -> nn.Module:
+    """Global magnitude pruning until the fraction ``sparsity`` of all prunable weights is pruned.
+
+    Converts the target into torch's per-call amount (a fraction of the *remaining* weights):
+    amount = 1 − (1 − sparsity) / (1 − current sparsity); so a schedule of targets (IMP's sweep)
+    and a single call (one-shot) land on the same sparsity.
+    """
+    _check_amount(sparsity)
+    now = 1 - remaining_fraction(model)  # an unpruned layer counts its nonzero weights
+    if sparsity < now:
+        raise ValueError(f"model is already {now:.4f} sparse; cannot prune back to {sparsity}")
+    return prune_global(model, 1 - (1 - sparsity) / (1 - now))
+
+
 def ensure_pruned(model: nn.Module) -> nn.Module:
     """Give every prunable layer an all-ones mask (so that masks and ``weight_orig`` exist)."""
     for _, m in prunable_layers(model):
