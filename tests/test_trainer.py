@@ -219,3 +219,114 @@ def test_ddp_two_ranks_equal_single_process(tmp_path):
     a = torch.load(tmp_path / "single.pt", weights_only=True)
     b = torch.load(tmp_path / "dist.pt", weights_only=True)
     torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+
+
+def test_checkpoint_every_epoch_by_default(tmp_path):
+    path = tmp_path / "ck.pt"
+    saved = []
+    real = ckpt_mod.save_checkpoint
+
+    def spy(state, p):
+        saved.append(state["step"])
+        real(state, p)
+
+    import deltalab.train.trainer as trainer_mod
+
+    orig = trainer_mod.save_checkpoint
+    trainer_mod.save_checkpoint = spy
+    try:
+        _fit(checkpoint=str(path))
+    finally:
+        trainer_mod.save_checkpoint = orig
+    assert saved == [6, 12, 18, 18]  # each epoch's end (6 steps each), then the final save
+
+
+def test_resume_refuses_a_missing_file_and_other_settings(tmp_path):
+    path = tmp_path / "ck.pt"
+    t = Trainer(
+        _model(),
+        TrainConfig(epochs=1, batch_size=16, lr=0.01, optimizer="adam", progress=False, checkpoint=str(path)),
+    )
+    with pytest.raises(CheckpointError, match="no checkpoint at"):
+        t.fit(_data(), resume=True)
+    t.fit(_data())
+    for change, msg in [
+        ({"optimizer": "sgd"}, "optimizer='adam'"),
+        ({"lr": 0.1}, "lr=0.01"),
+        ({"batch_size": 8}, "batch_size=16"),
+    ]:
+        cfg = dict(epochs=2, batch_size=16, lr=0.01, optimizer="adam", progress=False, checkpoint=str(path))
+        cfg.update(change)
+        with pytest.raises(CheckpointError, match=msg):
+            Trainer(_model(), TrainConfig(**cfg)).fit(_data(), resume=True)
+    other = Trainer(
+        nn.Sequential(nn.Linear(6, 3)),
+        TrainConfig(epochs=2, batch_size=16, lr=0.01, optimizer="adam", checkpoint=str(path)),
+    )
+    with pytest.raises(CheckpointError, match="does not fit this model") as e:
+        other.fit(_data(), resume=True)
+    assert "\n" not in str(e.value)
+    path.write_bytes(os.urandom(256))
+    with pytest.raises(CheckpointError) as e:
+        load_checkpoint(path)
+    assert "\n" not in str(e.value) and "weights_only=False" not in str(e.value)
+
+
+def test_save_removes_temp_files_of_a_killed_save(tmp_path):
+    path = tmp_path / "ck.pt"
+    (tmp_path / ".ck.pt.abc123.tmp").write_bytes(b"half")
+    save_checkpoint({"model": {}, "optimizer": {}, "step": 1}, path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.pt"]
+
+
+_KILL_SCRIPT = """
+import os, signal, sys, torch
+from torch import nn
+sys.path.insert(0, {here!r})
+from test_trainer import _data, _model
+from deltalab.train import TrainConfig, Trainer
+import deltalab.train.trainer as T
+kill_at, path, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+real, real_loss = T.save_checkpoint, T.Trainer.loss_on
+def loss_on(self, batch):  # Ctrl-C in the middle of step kill_at + 1
+    if mode == "sigint" and self.step == kill_at:
+        os.kill(os.getpid(), signal.SIGINT)
+    return real_loss(self, batch)
+T.Trainer.loss_on = loss_on
+def save(state, p):
+    if mode != "sigint" and state["step"] >= kill_at:
+        if mode == "during-save":  # die half-way through writing: a temp file is left behind
+            import tempfile
+            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(p), prefix="." + os.path.basename(p) + ".", suffix=".tmp")
+            os.write(fd, b"partial")
+        os.kill(os.getpid(), signal.SIGKILL)
+    real(state, p)
+T.save_checkpoint = save
+cfg = TrainConfig(epochs=5, batch_size=16, lr=0.01, optimizer="adam", progress=False, checkpoint=path)
+Trainer(_model(), cfg).fit(_data(), val=_data(32, seed=1), resume=os.path.exists(path))
+"""
+
+
+@pytest.mark.parametrize("mode", ["after-step", "during-save", "sigint"])
+def test_killed_training_resumes_to_the_same_parameters(tmp_path, mode):
+    import subprocess
+    import sys
+
+    ref, _ = _fit(epochs=5)
+    path = tmp_path / "ck.pt"
+    script = tmp_path / "train.py"
+    script.write_text(_KILL_SCRIPT.format(here=str(Path(__file__).parent)))
+    r = subprocess.run([sys.executable, str(script), "13", str(path), mode], capture_output=True, text=True)
+    assert r.returncode != 0  # killed (or interrupted)
+    state = load_checkpoint(path)
+    # SIGKILL: at most one epoch (6 steps) of work lost; Ctrl-C: the step under way completes and is saved
+    assert state["step"] == (12 if mode != "sigint" else 14)
+    assert mode != "sigint" or "checkpoint saved" in r.stderr
+    m = _model()
+    t = Trainer(
+        m,
+        TrainConfig(epochs=5, batch_size=16, lr=0.01, optimizer="adam", progress=False, checkpoint=str(path)),
+    )
+    t.fit(_data(), val=_data(32, seed=1), resume=True)
+    assert torch.equal(_params(m), _params(ref))
+    assert not list(tmp_path.glob(".ck.pt.*.tmp"))

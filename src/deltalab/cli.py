@@ -12,10 +12,12 @@ import json
 import math
 import os
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from deltalab.lab.experiment import CHAPTERS, PROFILES
+from deltalab.train.config import TrainConfig
 
 
 class UsageError(Exception):
@@ -46,16 +48,25 @@ def _whole(lo: int, hi: int | None = None) -> Callable[[str], int]:
 
 
 _positive_int = _whole(1)
+MAX_GENERATE = 1024
+"""samples one `generate` draws at most (100000 8x8 samples through the U-Net took 2.4 GB)"""
 _seed = _whole(0, 2**32 - 1)
 
 
-def _positive_float(value: str) -> float:
+def _finite_float(value: str) -> float:
     try:
         v = float(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
-    if not (math.isfinite(v) and v > 0):
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {value!r}")
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {value!r}")
+    return v
+
+
+def _positive_float(value: str) -> float:
+    v = _finite_float(value)
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {value!r}")
     return v
 
 
@@ -63,9 +74,34 @@ def _emit(doc: Any) -> None:
     sys.stdout.write(json.dumps(doc, indent=2, allow_nan=False) + "\n")
 
 
+def _registry(kind: str) -> Any:
+    if kind == "models":
+        from deltalab.models.registry import MODELS
+
+        return MODELS
+    if kind == "data":
+        from deltalab.data.base import DATASETS
+
+        return DATASETS
+    if kind == "optimizers":
+        from deltalab.optim import OPTIMIZERS
+
+        return OPTIMIZERS
+    from deltalab.bench.core import BENCHMARKS
+
+    return BENCHMARKS
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from deltalab.lab.runner import select
 
+    if args.kind:
+        names = _registry(args.kind).names(args.pattern or "*")
+        if args.json:
+            _emit(names)
+        else:
+            print("\n".join(names))
+        return 0
     specs = select([args.pattern] if args.pattern else None, args.chapter)
     if args.json:
         _emit([s.describe() for s in specs])
@@ -125,6 +161,25 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+# TrainConfig fields that `deltalab train` exposes (help and defaults come from the dataclass).
+TRAIN_FLAGS = (
+    "epochs",
+    "max_steps",
+    "batch_size",
+    "lr",
+    "optimizer",
+    "weight_decay",
+    "grad_clip",
+    "eval_every",
+    "patience",
+    "checkpoint",
+    "checkpoint_every",
+    "log",
+    "seed",
+    "device",
+)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from deltalab.train.api import train
 
@@ -133,15 +188,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     res = train(
         args.model,
         args.data,
-        optimizer=args.optimizer,
-        lr=args.lr,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        checkpoint=args.checkpoint,
         resume=args.resume,
-        device=args.device,
-        seed=args.seed,
+        overwrite=args.overwrite,
         progress=None if not args.json else False,
+        **{k: getattr(args, k) for k in TRAIN_FLAGS},
     )
     if args.json:
         _emit(res)
@@ -151,15 +201,34 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_config_flags(parser: argparse.ArgumentParser, cls: type, names: Sequence[str]) -> None:
+    """One flag per config field: its type, its default and its docstring line as the help."""
+    from deltalab.train.config import config_fields
+
+    spec = config_fields(cls)
+    for name in names:
+        ann, default, doc = spec[name]
+        base = ann.replace(" | None", "")
+        kind = {"int": _whole(0), "float": _finite_float, "str": str}[base]
+        if name in ("epochs", "batch_size", "max_steps", "patience"):
+            kind = _positive_int
+        if name == "seed":
+            kind = _seed
+        shown = "none" if default is None else default
+        parser.add_argument(
+            "--" + name.replace("_", "-"), type=kind, default=default, help=f"{doc} (default: {shown})"
+        )
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from deltalab.bench import run_benchmarks
-    from deltalab.lab.report import atomic_write_text
+    from deltalab.files import atomic_write_text, check_output_file
 
+    check_output_file(args.out, "--out", suffixes=(".json",))
     results = run_benchmarks(args.names or None, progress=lambda m: print(m, file=sys.stderr, flush=True))
     rows = [r.to_json() for r in results]
-    from pathlib import Path
-
-    atomic_write_text(Path(args.out), json.dumps(rows, indent=2, allow_nan=False) + "\n")
+    atomic_write_text(args.out, json.dumps(rows, indent=2, allow_nan=False) + "\n")
+    missed = [r.name for r in results if r.goal is not None and not r.meets_goal]
     if args.json:
         _emit(rows)
     else:
@@ -172,13 +241,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
             )
             base = "-" if r.baseline is None else f"{r.baseline:.4g}"
             print(f"{r.name:26s} ratio {r.ratio:8.4g}  ({r.candidate:.4g} vs {base} {r.unit}){goal}")
-        print(f"wrote {args.out}", file=sys.stderr)
-    return 0
+        print(f"{len(results) - len(missed)} of {len(results)} benchmarks meet their goal; wrote {args.out}")
+    return 1 if missed else 0  # as `run`: 0 only when everything measured is as it should be
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    from deltalab.files import check_output_file
     from deltalab.models.text_to_image import generate, save_grid
 
+    check_output_file(args.out, "--out", suffixes=(".png",))
     images = generate(
         args.prompt, n=args.n, guidance=args.guidance, seed=args.seed, device=args.device, progress=True
     )
@@ -187,16 +258,37 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _guidance(value: str) -> float:
+    v = _finite_float(value)
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value!r}")
+    return v
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="deltalab",
         description="Deep learning from the delta rule to diffusion: "
         "run measured claims, train models, benchmark parts.",
+        epilog="exit codes: 0 success; 1 a verdict differs from its expectation or a benchmark misses "
+        "its goal; 2 a usage or input error (one line says what to do); 3 training diverged "
+        "(non-finite loss); 130 interrupted; 70 an internal error (a bug: --debug shows the traceback)",
     )
+    p.add_argument("--version", action="version", version=f"deltalab {_version()}")
+    p.add_argument("--debug", action="store_true", help="show the traceback of an internal error")
     sub = p.add_subparsers(dest="command", required=True)
 
-    ls = sub.add_parser("list", help="list registered experiments")
+    ls = sub.add_parser("list", help="list the claims (or --models, --data, --optimizers, --benchmarks)")
     ls.add_argument("pattern", nargs="?", help="id or glob, e.g. 'mup-*'")
+    what = ls.add_mutually_exclusive_group()
+    for kind in ("models", "data", "optimizers", "benchmarks"):
+        what.add_argument(
+            f"--{kind}",
+            dest="kind",
+            action="store_const",
+            const=kind,
+            help=f"list the registered {'data sets' if kind == 'data' else kind} instead of the claims",
+        )
     ls.add_argument("--chapter", action="append", type=_chapter, help="chapter letter (repeatable)")
     ls.add_argument("--json", action="store_true", help="print a JSON array on stdout")
     ls.set_defaults(fn=cmd_list)
@@ -248,57 +340,92 @@ def build_parser() -> argparse.ArgumentParser:
     rp.set_defaults(fn=cmd_report)
 
     t = sub.add_parser("train", help="train a registered model on a registered data set")
-    t.add_argument("--model", default="mlp", help="model name (see deltalab.models.MODELS)")
-    t.add_argument("--data", default="digits", help="digits, mnist1d, moons, circles, ring, ...")
-    t.add_argument("--optimizer", default="adamw", help="sgd, adam, adamw, rmsprop, rprop, ...")
-    t.add_argument("--lr", type=_positive_float, default=1e-3, help="learning rate")
-    t.add_argument("--epochs", type=_positive_int, default=10, help="passes over the training data")
-    t.add_argument("--batch-size", type=_positive_int, default=64, help="examples per step")
-    t.add_argument("--checkpoint", help="checkpoint file (torch.load(..., weights_only=True) reads it)")
-    t.add_argument("--resume", action="store_true", help="continue from --checkpoint")
-    t.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
-    t.add_argument("--seed", type=int, default=0, help="seed")
+    t.add_argument("--model", default="mlp", help="model name; `deltalab list --models` (default: mlp)")
+    t.add_argument("--data", default="digits", help="data set name; `deltalab list --data` (default: digits)")
+    _add_config_flags(t, TrainConfig, TRAIN_FLAGS)
+    t.add_argument(
+        "--resume", action="store_true", help="continue exactly from --checkpoint (which must exist)"
+    )
+    t.add_argument(
+        "--overwrite", action="store_true", help="replace an existing --checkpoint and start afresh"
+    )
     t.add_argument("--json", action="store_true", help="print the final metrics as one JSON object")
     t.set_defaults(fn=cmd_train)
 
     b = sub.add_parser("bench", help="speed as side-by-side ratios, measured in one run")
     b.add_argument("names", nargs="*", help="benchmark names or globs (default: all)")
-    b.add_argument("--out", default="bench.json", help="where to write the results")
+    b.add_argument(
+        "--out", default="bench.json", help="JSON file to write the results to (default: bench.json)"
+    )
     b.add_argument("--json", action="store_true", help="print the results as a JSON array")
     b.set_defaults(fn=cmd_bench)
 
     gen = sub.add_parser("generate", help="draw digits from a text prompt (CLIP prior + guided diffusion)")
     gen.add_argument("prompt", help='e.g. "a photo of the digit seven"')
-    gen.add_argument("--n", type=_positive_int, default=16, help="number of samples")
+    gen.add_argument(
+        "--n",
+        type=_whole(1, MAX_GENERATE),
+        default=16,
+        help=f"number of samples, 1..{MAX_GENERATE} (default: 16)",
+    )
     gen.add_argument(
         "--guidance",
-        type=float,
+        type=_guidance,
         default=3.0,
-        help="classifier-free guidance scale w (1: plain conditioning, 0: ignore the prompt)",
+        help="classifier-free guidance scale w >= 0 (1: plain conditioning, 0: ignore the prompt; default: 3)",
     )
-    gen.add_argument("--seed", type=int, default=0, help="seed of the model and the samples")
+    gen.add_argument("--seed", type=_seed, default=0, help="seed of the model and the samples (default: 0)")
     gen.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
-    gen.add_argument("--out", default="generated.png", help="PNG grid to write (atomically)")
+    gen.add_argument(
+        "--out", default="generated.png", help="PNG grid to write, atomically (default: generated.png)"
+    )
     gen.set_defaults(fn=cmd_generate)
     return p
+
+
+def _version() -> str:
+    import deltalab
+
+    return deltalab.__version__
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from deltalab.lab.registry import UnknownNameError
     from deltalab.train.checkpoint import CheckpointError
+    from deltalab.train.trainer import NonFiniteLossError
 
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return args.fn(args)
     except (UnknownNameError, UsageError, ValueError, CheckpointError, FileNotFoundError) as e:
-        print(f"deltalab {args.command}: error: {e}", file=sys.stderr)
+        print(f"deltalab {args.command}: error: {_one_line(e)}", file=sys.stderr)
         return 2
+    except NonFiniteLossError as e:
+        print(f"deltalab {args.command}: training diverged: {_one_line(e)}", file=sys.stderr)
+        return 3
     except BrokenPipeError:
         # `deltalab report A B | head`: the reader left; say nothing more (Python's documented recipe)
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
+    except KeyboardInterrupt as e:
+        print(f"deltalab {args.command}: interrupted{': ' + str(e) if str(e) else ''}", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - a bug: say so in one line, the traceback on request
+        if args.debug:
+            traceback.print_exc()
+        print(
+            f"deltalab {args.command}: internal error {type(e).__name__}: {_one_line(e)} "
+            "(a bug; rerun with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return 70
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return text if len(text) <= 500 else text[:497] + "..."
 
 
 if __name__ == "__main__":

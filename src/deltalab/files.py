@@ -53,3 +53,24 @@ def stale_temp_files(path: str | Path) -> list[Path]:
     """Temp files that a killed ``atomic_write`` of ``path`` left beside it."""
     path = Path(path)
     return sorted(path.parent.glob(f".{path.name}.*.tmp")) if path.parent.is_dir() else []
+
+
+def check_output_file(path: str | Path, what: str, suffixes: tuple[str, ...] = ()) -> Path:
+    """Check, before any work, that a file can be written at ``path``; ``ValueError`` (one line) if not.
+
+    ``what`` names the option in the message (e.g. ``"--checkpoint"``); ``suffixes`` restricts the
+    file's extension (e.g. ``(".png",)``).
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{what} {path} is a folder; give a file path, e.g. {path / ('out' + (suffixes or ('',))[0])}")
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise ValueError(f"{what} {path}: expected a file ending in {' or '.join(suffixes)}")
+    existing = path.parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"{what} {path}: {existing} is a file, so no folder can be made under it")
+    if not os.access(existing, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ValueError(f"{what} {path} is not writable")
+    return path

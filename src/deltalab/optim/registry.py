@@ -5,6 +5,7 @@ torch's own optimizers are registered here, not rewritten (DESIGN.md: use what t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -24,6 +25,8 @@ def sgd(
     nesterov: bool = False,
     **kw: Any,
 ) -> torch.optim.Optimizer:
+    if not 0.0 <= momentum < 1.0:
+        raise ValueError(f"sgd momentum must lie in [0, 1), got {momentum}")
     return torch.optim.SGD(
         params, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov, **kw
     )
@@ -45,12 +48,14 @@ def rmsprop(params: Iterable[Any], lr: float, weight_decay: float = 0.0, **kw: A
 
 
 @OPTIMIZERS.register
-def rprop(params: Iterable[Any], lr: float, **kw: Any) -> torch.optim.Optimizer:
+def rprop(params: Iterable[Any], lr: float, weight_decay: float = 0.0, **kw: Any) -> torch.optim.Optimizer:
+    if weight_decay:
+        raise ValueError(f"rprop has no weight decay (torch.optim.Rprop), got weight_decay={weight_decay}")
     return torch.optim.Rprop(params, lr=lr, **kw)
 
 
 def create_optimizer(name: str, params: Iterable[Any], lr: float, **kwargs: Any) -> torch.optim.Optimizer:
     """Build a registered optimizer; a bad learning rate is a ValueError showing the value."""
-    if not lr > 0:
-        raise ValueError(f"learning rate must be > 0, got {lr}")
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise ValueError(f"learning rate must be a finite number > 0, got {lr}")
     return OPTIMIZERS.create(name, params, lr=lr, **kwargs)

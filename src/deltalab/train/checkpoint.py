@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from deltalab.files import atomic_write
+from deltalab.files import atomic_write, stale_temp_files
 
 
 class CheckpointError(RuntimeError):
@@ -20,6 +20,8 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
     A crash at any point leaves the previous checkpoint (if any) intact and loadable.
     """
     atomic_write(path, lambda f: torch.save(state, f), fsync=True)
+    for tmp in stale_temp_files(path):  # left by a save that was killed before its rename
+        tmp.unlink(missing_ok=True)
 
 
 def load_checkpoint(
@@ -34,8 +36,10 @@ def load_checkpoint(
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unreadable file gets the same advice
+        # One line, and never torch's hint to retry with weights_only=False: that would run
+        # whatever pickled code the file holds, which is exactly what weights_only protects from.
         raise CheckpointError(
-            f"checkpoint {path} is corrupt or not a deltalab checkpoint ({type(e).__name__}: {e}); "
+            f"checkpoint {path} is corrupt or not a deltalab checkpoint ({type(e).__name__}); "
             "delete it or pass another --checkpoint"
         ) from e
     if not isinstance(state, dict) or any(k not in state for k in required):

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import ast
+import inspect
+import math
+import textwrap
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass
@@ -30,9 +35,9 @@ class TrainConfig:
     restore_best: bool = False
     """load the best evaluated state at the end"""
     checkpoint: str | None = None
-    """checkpoint file (written atomically at checkpoint_every and at the end)"""
+    """checkpoint file, written atomically every checkpoint_every steps (default: every epoch), on Ctrl-C and at the end"""
     checkpoint_every: int = 0
-    """steps between checkpoints; 0 writes only at the end"""
+    """steps between checkpoints; 0 writes one at the end of every epoch"""
     on_nonfinite: str = "raise"
     """'raise' a NonFiniteLossError naming the step, or 'stop' and mark the run diverged"""
     grad_clip: float | None = None
@@ -54,11 +59,46 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"max_steps must be >= 1 or None, got {self.max_steps}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr}")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ValueError(f"weight_decay must be a finite number >= 0, got {self.weight_decay}")
+        if self.grad_clip is not None and not (math.isfinite(self.grad_clip) and self.grad_clip > 0):
+            raise ValueError(f"grad_clip must be a finite number > 0 or None, got {self.grad_clip}")
         if self.on_nonfinite not in ("raise", "stop"):
             raise ValueError(f"on_nonfinite must be 'raise' or 'stop', got {self.on_nonfinite!r}")
         if self.eval_every < 0 or self.checkpoint_every < 0:
             raise ValueError("eval_every and checkpoint_every must be >= 0")
         if self.patience is not None and self.patience < 1:
             raise ValueError(f"patience must be >= 1 or None, got {self.patience}")
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """Each dataclass field's docstring line (the string right under it), by field name.
+
+    The CLI takes its help text from here, so a field's help is written once, beside the field.
+    """
+    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs: dict[str, str] = {}
+    for node, nxt in zip(body, body[1:]):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(nxt, ast.Expr)
+            and isinstance(getattr(nxt, "value", None), ast.Constant)
+            and isinstance(nxt.value.value, str)
+        ):
+            docs[node.target.id] = " ".join(nxt.value.value.split())
+    return docs
+
+
+def config_fields(cls: type) -> dict[str, tuple[Any, Any, str]]:
+    """``{name: (annotation text, default, help)}`` for a dataclass config."""
+    from dataclasses import MISSING, fields
+
+    docs = field_docs(cls)
+    return {
+        f.name: (str(f.type), None if f.default is MISSING else f.default, docs.get(f.name, ""))
+        for f in fields(cls)
+    }

@@ -21,7 +21,9 @@ import copy
 import json
 import math
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from deltalab.train.checkpoint import load_checkpoint, save_checkpoint
+from deltalab.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from deltalab.train.config import TrainConfig
 from deltalab.train.seed import resolve_device, rng_state, set_rng_state
 
@@ -57,6 +59,13 @@ def _as_tensors(data: Sequence[torch.Tensor] | torch.utils.data.TensorDataset) -
     return tensors
 
 
+def _state_dict_mismatch(e: RuntimeError) -> str:
+    """torch's multi-line load_state_dict error as one line: the first few offending keys."""
+    lines = [ln.strip() for ln in str(e).splitlines()[1:] if ln.strip()]
+    text = "; ".join(lines) if lines else str(e).strip()
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
 @dataclass
 class _DistInfo:
     rank: int = 0
@@ -67,6 +76,30 @@ class _DistInfo:
     def from_env(cls) -> _DistInfo:
         world = int(os.environ.get("WORLD_SIZE", "1"))
         return cls(int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")))
+
+
+class _DeferredInterrupt:
+    """Ctrl-C during ``fit`` is taken at the next step boundary (where a checkpoint is consistent).
+
+    The first SIGINT sets ``requested``; a second one interrupts at once. Outside the main thread
+    (where signal handlers cannot be set) nothing changes.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._old: Any = None
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def restore(self) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+            self._old = None
 
 
 @dataclass
@@ -243,11 +276,23 @@ class Trainer:
 
     def load(self, path: str | Path | None = None) -> None:
         """Restore everything ``save`` wrote, so that ``fit`` continues exactly."""
-        state = load_checkpoint(path or self.config.checkpoint, map_location=self.device)  # type: ignore[arg-type]
+        path = path or self.config.checkpoint
+        state = load_checkpoint(path, map_location=self.device)  # type: ignore[arg-type]
+        saved = state.get("config") or {}
+        # What would silently change the run (or break the optimizer state) must match the checkpoint.
+        for name in ("optimizer", "lr", "weight_decay", "batch_size", "seed", "shuffle"):
+            mine = getattr(self.config, name)
+            if name in saved and saved[name] != mine:
+                raise CheckpointError(
+                    f"checkpoint {path} was trained with {name}={saved[name]!r}, this run asks for "
+                    f"{name}={mine!r}; resume with the same {name}, or start fresh without --resume"
+                )
         try:
             self.model.load_state_dict(state["model"])
         except RuntimeError as e:
-            raise ValueError(f"checkpoint does not fit this model: {e}") from e
+            raise CheckpointError(
+                f"checkpoint {path} does not fit this model: {_state_dict_mismatch(e)}"
+            ) from e
         if self.optimizer is not None and state.get("optimizer"):
             self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state.get("scheduler") is not None:
@@ -276,8 +321,7 @@ class Trainer:
         if resume:
             if cfg.checkpoint is None:
                 raise ValueError("resume=True needs TrainConfig.checkpoint")
-            if Path(cfg.checkpoint).exists():
-                self.load()
+            self.load()  # a missing file is a CheckpointError: resuming nothing is never silent
         n = len(data[0])
         per_epoch = math.ceil(n / cfg.batch_size)
         total = (
@@ -291,52 +335,65 @@ class Trainer:
             bar = tqdm(total=total, initial=self.step, desc="train", file=sys.stderr, leave=False)
         self.model.train()
         stop = self.step >= total
-        running, seen = 0.0, 0
-        while not stop and self.epoch < cfg.epochs:
-            epoch = self.epoch
-            order = self._order(n, epoch)
-            for b in range(self._batch_in_epoch, per_epoch):
-                batch = self._batch(data, order[b * cfg.batch_size : (b + 1) * cfg.batch_size])
-                loss = self.loss_on(batch)
-                value = loss.item()  # one host sync per step, shared by the guard and the log
-                if not math.isfinite(value):
-                    msg = f"loss became {value} at step {self.step} (epoch {epoch})"
-                    if cfg.on_nonfinite == "raise":
-                        raise NonFiniteLossError(
-                            msg + "; lower the learning rate or pass on_nonfinite='stop'"
+        interrupt = _DeferredInterrupt()
+        try:
+            running, seen = 0.0, 0
+            while not stop and self.epoch < cfg.epochs:
+                epoch = self.epoch
+                order = self._order(n, epoch)
+                for b in range(self._batch_in_epoch, per_epoch):
+                    batch = self._batch(data, order[b * cfg.batch_size : (b + 1) * cfg.batch_size])
+                    loss = self.loss_on(batch)
+                    value = loss.item()  # one host sync per step, shared by the guard and the log
+                    if not math.isfinite(value):
+                        msg = f"loss became {value} at step {self.step} (epoch {epoch})"
+                        if cfg.on_nonfinite == "raise":
+                            raise NonFiniteLossError(
+                                msg + "; lower the learning rate or pass on_nonfinite='stop'"
+                            )
+                        self.diverged, stop = True, True
+                        break
+                    self.optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    if cfg.grad_clip is not None:
+                        nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+                    self.optimizer.step()
+                    if self.scheduler is not None:
+                        self.scheduler.step()
+                    self.step += 1
+                    end_of_epoch = b + 1 == per_epoch
+                    # The position of the *next* batch: what a checkpoint taken now must resume from.
+                    self.epoch, self._batch_in_epoch = (epoch + 1, 0) if end_of_epoch else (epoch, b + 1)
+                    running += value
+                    seen += 1
+                    if bar is not None:
+                        bar.update(1)
+                        bar.set_postfix(loss=f"{running / seen:.4f}", refresh=False)
+                    if (cfg.eval_every and self.step % cfg.eval_every == 0) or (
+                        not cfg.eval_every and end_of_epoch
+                    ):
+                        row = {"step": self.step, "epoch": epoch, "train_loss": running / seen}
+                        running, seen = 0.0, 0
+                        if val_data is not None:
+                            row.update(self.evaluate(val_data))
+                        stop = self._after_eval(row)
+                        self.stopped_early = stop
+                    if cfg.checkpoint and (
+                        self.step % cfg.checkpoint_every == 0 if cfg.checkpoint_every else end_of_epoch
+                    ):
+                        self.save()
+                    if interrupt.requested:
+                        if cfg.checkpoint:
+                            self.save()  # between two steps: the state a resume continues exactly from
+                        raise KeyboardInterrupt(
+                            f"interrupted at step {self.step}"
+                            + (f"; checkpoint saved to {cfg.checkpoint}" if cfg.checkpoint else "")
                         )
-                    self.diverged, stop = True, True
-                    break
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if cfg.grad_clip is not None:
-                    nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-                self.optimizer.step()
-                if self.scheduler is not None:
-                    self.scheduler.step()
-                self.step += 1
-                end_of_epoch = b + 1 == per_epoch
-                # The position of the *next* batch: what a checkpoint taken now must resume from.
-                self.epoch, self._batch_in_epoch = (epoch + 1, 0) if end_of_epoch else (epoch, b + 1)
-                running += value
-                seen += 1
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{running / seen:.4f}", refresh=False)
-                if (cfg.eval_every and self.step % cfg.eval_every == 0) or (
-                    not cfg.eval_every and end_of_epoch
-                ):
-                    row = {"step": self.step, "epoch": epoch, "train_loss": running / seen}
-                    running, seen = 0.0, 0
-                    if val_data is not None:
-                        row.update(self.evaluate(val_data))
-                    stop = self._after_eval(row)
-                    self.stopped_early = stop
-                if cfg.checkpoint and cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
-                    self.save()
-                if stop or self.step >= total:
-                    stop = True
-                    break
+                    if stop or self.step >= total:
+                        stop = True
+                        break
+        finally:
+            interrupt.restore()
         if bar is not None:
             bar.close()
         if cfg.restore_best and self.best is not None and self.best.get("state") is not None:
