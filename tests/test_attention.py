@@ -118,3 +118,28 @@ def test_peak_memory_counts_live_tensors():
         return b.sum()
 
     assert peak_memory(f) == 2 * 2**20  # a and b; the 4-byte sum comes after a is freed
+
+
+def test_fully_masked_query_attends_to_nothing_as_sdpa_does():
+    import torch.nn.functional as F
+
+    from deltalab.nn.attention import MultiheadAttention
+
+    torch.manual_seed(0)
+    mha = MultiheadAttention(8, 2).eval()
+    x = torch.randn(2, 3, 8)
+    pad = torch.tensor([[True, True, True], [False, False, True]])  # batch 0: every key padded
+    out = mha(x, key_padding_mask=pad)
+    assert torch.isfinite(out).all()
+    assert torch.allclose(out[0], mha.out_proj.bias.expand(3, 8))  # zero attention, then W_O's bias
+    w = mha.attention_weights(x, key_padding_mask=pad)
+    assert torch.equal(w[0], torch.zeros_like(w[0])) and torch.allclose(w[1].sum(-1), torch.ones(2, 3))
+    # the same as SDPA with the equivalent boolean mask (True = may attend)
+    q, k, v = mha.project_qkv(x)
+    ref = F.scaled_dot_product_attention(q, k, v, attn_mask=~pad.view(2, 1, 1, 3))
+    ref = mha.out_proj(ref.transpose(1, 2).reshape(2, 3, 8))
+    assert torch.allclose(out, ref, atol=1e-6)
+    causal_and_pad = mha(
+        x, key_padding_mask=torch.tensor([[True, False, False], [False] * 3]), is_causal=True
+    )
+    assert torch.allclose(causal_and_pad[0, 0], mha.out_proj.bias)  # query 0 sees only key 0, padded

@@ -97,3 +97,14 @@ def test_unit_scaled_linear_true_gradient_direction() -> None:
     torch.testing.assert_close(lin.weight.grad, w.grad * math.sqrt(6) / math.sqrt(4))
     with pytest.raises(ValueError, match=r"\(3, 4, 6\)"):
         lin(torch.randn(3, 4, 6))
+
+
+def test_mup_mlp_hidden_bias_departure_is_as_documented():
+    """nn/mup.py Departure 3: hidden biases keep nn.Linear's U(±1/√width) init (mup keeps them Θ(1))."""
+    from deltalab.nn.mup import MupMLP
+
+    for width in (64, 1024):
+        torch.manual_seed(0)
+        hidden = MupMLP(16, width, 10, depth=2)[3]
+        assert hidden.bias.abs().max() <= 1 / width**0.5
+        assert hidden.bias.std().item() == pytest.approx((1 / 3) ** 0.5 / width**0.5, rel=0.25)

@@ -19,7 +19,11 @@ Departures from torch's module:
 1. Optional rotary embeddings (``rope=True``) applied to Q and K after the head split.
 2. ``forward`` returns the output only (no weights tuple); weights come from
    :meth:`MultiheadAttention.attention_weights`, which is an explicit (slow) reference path.
-3. A query row whose keys are all masked gives NaN (as SDPA does); torch's module does the same.
+3. A query whose keys are all masked attends to nothing: its attention output is zero (so the
+   module returns ``out_proj.bias`` there) and its weights row is zero. This is what
+   ``F.scaled_dot_product_attention`` returns in torch 2.13 for a boolean or −inf mask; torch's
+   ``nn.MultiheadAttention`` gives NaN or not depending on ``need_weights``, so we follow SDPA.
+   (An additive ``finfo.min`` mask alone would spread such a row uniformly over the masked keys.)
 """
 
 from __future__ import annotations
@@ -85,6 +89,13 @@ def merge_masks(
         else:
             mask = mask + key_padding_mask.view(batch, 1, 1, s).to(dtype)
     return mask
+
+
+def dead_queries(mask: torch.Tensor | None) -> torch.Tensor | None:
+    """(B, H|1, T, 1) True where a query may attend to no key at all (every score masked)."""
+    if mask is None:
+        return None
+    return (mask <= torch.finfo(mask.dtype).min).all(dim=-1, keepdim=True)
 
 
 class MultiheadAttention(nn.Module):
@@ -196,6 +207,7 @@ class MultiheadAttention(nn.Module):
                 q.device,
             )
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
+            out = out.masked_fill(dead_queries(mask), 0.0)  # (B, H, T, D): attends to nothing
         b, _, t, _ = out.shape
         return self.out_proj(out.transpose(1, 2).reshape(b, t, self.embed_dim))  # (B, T, E)
 
@@ -224,9 +236,9 @@ class MultiheadAttention(nn.Module):
             q.dtype,
             q.device,
         )
-        if mask is not None:
-            scores = scores + mask
-        return scores.softmax(dim=-1)
+        if mask is None:
+            return scores.softmax(dim=-1)
+        return (scores + mask).softmax(dim=-1).masked_fill(dead_queries(mask), 0.0)
 
     def head_outputs(
         self,

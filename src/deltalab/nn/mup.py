@@ -18,6 +18,10 @@ Departures from the mup package:
    every parameter by ``set_base_shapes``; :func:`deltalab.optim.mup.mup_param_groups` reads
    the base shapes for the learning rates.
 2. ``attention_scale`` is √d_base / d (mup: attn_mult / d), so that the base equals SP exactly.
+3. Hidden-layer biases of :class:`MupMLP` keep ``nn.Linear``'s init, U(±1/√width), so their scale
+   at init shrinks as 1/√width; μP treats biases as vector-like (Θ(1) at init) and the ``mup``
+   package keeps them width-independent. The difference vanishes at the base width, and is kept
+   (for now) because the registered μP claims were measured with it; a test pins it.
 """
 
 from __future__ import annotations
