@@ -3,6 +3,8 @@ resnet-depth."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from torch import nn
@@ -13,6 +15,7 @@ from deltalab.lab.plot import plt
 from deltalab.models.cnn import CNN, InceptionNet, NiN
 from deltalab.models.mlp import MLP
 from deltalab.models.resnet import ResNet
+from deltalab.optim import create_optimizer
 from deltalab.train import TrainConfig, Trainer
 
 
@@ -25,15 +28,23 @@ def fit(
     lr: float = 3e-3,
     batch_size: int = 64,
     seed: int = 0,
+    one_cycle: bool = False,
     **cfg: object,
 ) -> Trainer:
-    """Train a classifier with AdamW on (x, y) and return the Trainer (for ``evaluate``)."""
-    trainer = Trainer(
-        model,
-        TrainConfig(
-            epochs=epochs, batch_size=batch_size, lr=lr, seed=ctx.seed + seed, device=ctx.device, **cfg
-        ),
+    """Train a classifier with AdamW on (x, y) and return the Trainer (for ``evaluate``).
+
+    ``one_cycle``: the rate warms up to ``lr`` and anneals (cosine) to ~0 over the run — torch's
+    OneCycleLR (Smith & Topin, arXiv:1708.07120), the usual recipe for short runs; without it the
+    rate is constant."""
+    config = TrainConfig(
+        epochs=epochs, batch_size=batch_size, lr=lr, seed=ctx.seed + seed, device=ctx.device, **cfg
     )  # type: ignore[arg-type]
+    opt = sched = None
+    if one_cycle:
+        opt = create_optimizer(config.optimizer, model.parameters(), lr=lr, weight_decay=config.weight_decay)
+        total = epochs * math.ceil(len(x) / batch_size)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total)
+    trainer = Trainer(model, config, optimizer=opt, scheduler=sched)
     trainer.fit((x, y))
     return trainer
 
@@ -139,6 +150,12 @@ def translation_invariance(ctx: Context):
     )
 
 
+LR_ZOO = 1e-2
+"""cnn-architectures' peak rate: the best mean validation accuracy over the zoo in the grid
+{3e-3, 1e-2, 3e-2} (one-cycle, 6 epochs, a 20% validation split of train, seeds 0–2: 0.986 /
+0.994 / 0.992; worst single run 0.933 / 0.978 / 0.981)."""
+
+
 def architectures() -> dict[str, nn.Module]:
     """The zoo of cnn-architectures, all for (1, 8, 8) digits."""
     shape = (1, 8, 8)
@@ -161,13 +178,21 @@ def architectures() -> dict[str, nn.Module]:
 )
 def cnn_architectures(ctx: Context):
     """`deltalab run cnn-architectures` — claim cnn-architectures. Expected: every architecture reaches
-    >= 95% test accuracy on digits (measured 96–99%); parameter counts reported (the 1×1
-    bottlenecks cut the same GAP net from 56.6k to 21.3k weights). Quick profile: ~10 s."""
+    >= 95% test accuracy on digits; parameter counts reported (the 1×1 bottlenecks cut the same GAP
+    net from 56.6k to 21.3k weights). Each trains 6 epochs with AdamW (weight decay 0.01) under a
+    one-cycle schedule peaking at :data:`LR_ZOO` (chosen on a validation split); a constant 3e-3
+    left the batch-normed ResNets wherever the last steps put them (ResNet-8 0.944 and 0.929 at
+    seeds 1 and 4). Measured min over the zoo, seeds 0–4: 0.967 / 0.967 / 0.978 / 0.973 / 0.984
+    (the smallest net, the 9.6k-weight bottleneck ResNet-11, is the minimum at 4 of 5 seeds; the
+    others 0.980–0.998). Quick profile: ~10 s."""
     d = load_digits(images=True)
     epochs = ctx.pick(quick=6, full=30)
     accs, params = {}, {}
     for k, (name, model) in enumerate(architectures().items()):
-        tr = fit(model, d.x_train, d.y_train, ctx, epochs, seed=k)
+        torch.manual_seed(ctx.seed * 100 + k)  # the initial weights follow the seed too
+        tr = fit(
+            model, d.x_train, d.y_train, ctx, epochs, lr=LR_ZOO, seed=k, one_cycle=True, weight_decay=0.01
+        )
         accs[name] = tr.evaluate((d.x_test, d.y_test), prefix="")["acc"]
         params[name] = sum(p.numel() for p in model.parameters())
         ctx.log(f"{name}: acc {accs[name]:.3f}, {params[name]} params")
@@ -201,7 +226,11 @@ def cnn_architectures(ctx: Context):
         metrics,
         [Bar("min_acc", ">=", 0.95)],
         bar="every architecture >= 95% test accuracy on digits",
-        config={"epochs": epochs, "optimizer": "adamw lr 3e-3 batch 64", "models": names},
+        config={
+            "epochs": epochs,
+            "optimizer": f"adamw peak lr {LR_ZOO:g} one-cycle, weight decay 0.01, batch 64",
+            "models": names,
+        },
     )
 
 
