@@ -232,12 +232,30 @@ def test_cli_train_checkpoint_resume(tmp_path, capsys):
     assert main(["train", "--model", "softmax", "--checkpoint", str(ck), "--resume"]) == 2
 
 
-def test_trainer_overhead_bench_pieces_run():
-    from deltalab.bench.core import time_pair
+def test_time_pair_medians_and_ratio_quartiles(monkeypatch):
+    """time_pair on a fake clock: the candidate costs 2 ticks, the baseline 1 (3 on odd pairs)."""
+    import deltalab.bench.core as core
     from deltalab.bench.trainer import trainer_epoch_fns
 
-    t = time_pair(*trainer_epoch_fns(n=128), repeats=2, warmup=1)
-    assert t["candidate"] > 0 and t["baseline"] > 0 and t["ratio_p25"] <= t["ratio_p75"]
+    clock = [0.0]
+    calls = []
+    monkeypatch.setattr(core.time, "perf_counter", lambda: clock[0])
+
+    def cand():
+        calls.append("c")
+        clock[0] += 2.0
+
+    def base():
+        calls.append("b")
+        clock[0] += 1.0 if len(calls) % 4 else 3.0
+
+    t = core.time_pair(cand, base, repeats=4, warmup=1)
+    assert t["candidate"] == 2.0 and t["baseline"] == 2.0 and t["repeats"] == 4
+    # per-pair ratios 2/3, 2, 2/3, 2: the quartiles are the pairs', not a ratio of medians (1.0)
+    assert t["ratio_p25"] == pytest.approx(2 / 3) and t["ratio_p75"] == pytest.approx(2.0)
+    assert calls[2:4] == ["c", "b"] and calls[4:6] == ["b", "c"]  # interleaved, order alternating
+    fast, slow = trainer_epoch_fns(n=128)  # the trainer-overhead pieces run
+    fast(), slow()
 
 
 def test_cli_bench_contract(tmp_path, capsys):

@@ -45,4 +45,9 @@ def test_tour_runs(tmp_path, monkeypatch, capsys):
 def test_python_snippet_runs():
     block = re.search(r"```python\n(import deltalab.*?)```", README, re.S).group(1)
     block = block.replace('["ce-vs-mse", "delta-rule"]', '["normal-equations"]')
-    exec(compile(block, "README", "exec"), {})
+    ns: dict = {}
+    exec(compile(block, "README", "exec"), ns)
+    claim = ns["doc"]["claims"][0]
+    assert claim["id"] == "normal-equations" and claim["verdict"] == "pass"
+    assert [r["seed"] for r in claim["runs"]] == [0, 1, 2]
+    assert ns["trainer"].history and ns["trainer"].history[-1]["val_acc"] > 0.9
