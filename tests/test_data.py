@@ -80,3 +80,26 @@ def test_sequence_tasks_shapes_and_semantics():
     assert torch.equal(seq.copy(2, 3, generator=g()).x, seq.copy(2, 3, generator=g()).x)
     with pytest.raises(ValueError, match="length must be >= 1"):
         seq.copy(2, 0)
+
+
+def test_corrupt_mnist1d_cache_is_rebuilt(tmp_path, monkeypatch):
+    import warnings
+
+    from deltalab.data import mnist1d
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    mnist1d._arrays.cache_clear()
+    try:
+        good = mnist1d._arrays()
+        path = tmp_path / "deltalab" / "mnist1d-default-v1.npz"
+        path.write_bytes(b"PK\x03\x04 truncated zip")
+        mnist1d._arrays.cache_clear()
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            again = mnist1d._arrays()
+        assert any("unreadable" in str(x.message) for x in w)
+        assert all((good[k] == again[k]).all() for k in good)
+        with np.load(path) as z:  # rewritten, readable
+            assert z["x"].shape == (4000, 40)
+    finally:
+        mnist1d._arrays.cache_clear()

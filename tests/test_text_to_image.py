@@ -127,8 +127,30 @@ def test_generate_trains_once_then_loads(tmp_path, monkeypatch):
     monkeypatch.setattr(t2i, "build_text_to_image", no_training)
     b = generate("a handwritten digit seven", n=3, guidance=2.0, progress=False, cfg=TINY)
     torch.testing.assert_close(a, b)
-    with pytest.raises(ValueError, match="-1"):
-        generate("the number 3", n=3, guidance=-1.0, progress=False, cfg=TINY)
+    for kw in (
+        {"guidance": -1.0},
+        {"guidance": float("nan")},
+        {"guidance": float("inf")},
+        {"n": 100000},
+        {"n": 0},
+    ):
+        with pytest.raises(ValueError, match="guidance|n must"):
+            generate("the number 3", **{"n": 3, "guidance": 2.0, **kw}, progress=False, cfg=TINY)
+    monkeypatch.undo()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    (weights,) = (tmp_path / "deltalab").glob("text-to-image-*.pt")
+    weights.write_bytes(b"\x80\x04not a pickle")  # corrupt: UnpicklingError
+    with pytest.warns(UserWarning, match="unreadable"):
+        c = generate("a handwritten digit seven", n=3, guidance=2.0, progress=False, cfg=TINY)
+    torch.testing.assert_close(a, c)  # rebuilt, the same model (same seed), and rewritten
+    assert t2i.load_or_train(TINY).state_dict().keys() and weights.stat().st_size > 100
+    assert [p.name for p in (tmp_path / "deltalab").iterdir()] == [weights.name]
+
+
+def test_cli_sample_cap_is_the_models():
+    from deltalab.cli import MAX_GENERATE
+
+    assert MAX_GENERATE == t2i.MAX_SAMPLES
 
 
 def test_save_grid_is_atomic_png(tmp_path):

@@ -29,9 +29,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import sys
-import tempfile
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -43,6 +44,7 @@ from torch import nn
 
 from deltalab.data import load_digits
 from deltalab.data.mnist1d import cache_dir
+from deltalab.files import atomic_write
 from deltalab.models.diffusion import NoiseSchedule
 from deltalab.models.ssl.clip import (
     CLIP,
@@ -54,6 +56,9 @@ from deltalab.models.ssl.clip import (
     digit_tokenizer,
 )
 from deltalab.models.unet import UNet
+
+MAX_SAMPLES = 1024
+"""samples one ``generate`` call draws at most (100000 went through the U-Net at once: 2.4 GB)"""
 
 
 @dataclass
@@ -310,20 +315,6 @@ def _weights_path(cfg: TextToImageConfig, seed: int) -> Path:
     return cache_dir() / f"text-to-image-v1-{key}-seed{seed}.pt"
 
 
-def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    """Write through a temp file in the same folder, then os.replace (never a half-written file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; the cache and the grid are ordinary files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def load_or_train(
     cfg: TextToImageConfig | None = None,
     seed: int = 0,
@@ -338,12 +329,15 @@ def load_or_train(
             model = TextToImage(CLIP(digit_tokenizer()), cfg)
             model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
             return model.to(device).eval()
-        except (OSError, RuntimeError, KeyError, ValueError):
-            pass  # stale or corrupt cache: retrain below
+        except Exception as e:  # noqa: BLE001 - any unreadable cache (UnpicklingError, truncation, ...) is rebuilt
+            warnings.warn(
+                f"text-to-image cache {path} is unreadable ({type(e).__name__}); retraining and rewriting it",
+                stacklevel=2,
+            )
     model, _ = build_text_to_image(cfg, seed, device, log=log)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     with contextlib.suppress(OSError):  # a read-only cache still gets its images, just not the cache
-        _atomic_write(path, lambda tmp: torch.save(state, tmp))
+        atomic_write(path, lambda f: torch.save(state, f))
     return model
 
 
@@ -362,10 +356,10 @@ def generate(
     ``cfg`` (default ``TextToImageConfig()``) picks the model; each (cfg, seed) is cached separately.
     """
     digit_tokenizer().encode([str(prompt)])  # unknown words → ValueError listing the vocabulary
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
-    if guidance < 0:
-        raise ValueError(f"guidance must be >= 0, got {guidance}")
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_SAMPLES:
+        raise ValueError(f"n must be a whole number in 1..{MAX_SAMPLES}, got {n!r}")
+    if not (isinstance(guidance, (int, float)) and math.isfinite(guidance) and guidance >= 0):
+        raise ValueError(f"guidance must be a finite number >= 0, got {guidance!r}")
     log = (lambda msg: print(f"  [generate] {msg}", file=sys.stderr, flush=True)) if progress else None
     model = load_or_train(cfg, seed=seed, device=device, log=log)
     g = torch.Generator().manual_seed(seed)
@@ -396,5 +390,5 @@ def save_grid(images: torch.Tensor, path: str | os.PathLike[str], ncols: int = 8
     big = np.kron(grid_canvas(images, ncols), np.ones((scale, scale)))
     out = Path(path)
     fmt = out.suffix[1:].lower() or "png"
-    _atomic_write(out, lambda tmp: plt.imsave(tmp, big, cmap="gray_r", vmin=0, vmax=1, format=fmt))
+    atomic_write(out, lambda f: plt.imsave(f, big, cmap="gray_r", vmin=0, vmax=1, format=fmt))
     return out
