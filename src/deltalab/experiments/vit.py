@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+import math
+
 import torch
+import torch.nn.functional as F
 
 from deltalab.data import load_digits
 from deltalab.lab import Bar, Context, experiment
 from deltalab.lab.plot import plt
 from deltalab.models.vit import ViT, ViTConfig
-from deltalab.train import TrainConfig, Trainer
+from deltalab.train import TrainConfig, Trainer, accuracy
 
 
 @experiment(
@@ -18,22 +22,35 @@ from deltalab.train import TrainConfig, Trainer
 )
 def vit(ctx: Context):
     """`deltalab run vit` — claim vit. Expected: test accuracy ≥ 95% on digits (fixed 75/25 split)
-    with 2×2 patches (16 tokens + class token), E = 64, 2 blocks, dropout 0.1, AdamW (lr 2e-3, weight
-    decay 0.05), 40 epochs; measured 0.960 — a thin margin: 30 epochs gave 0.947–0.956, 4×4 patches
-    0.920, and random 1-pixel shifts hurt (0.758 at 30 epochs). The learned position embeddings are plotted by their cosine similarity.
-    Quick profile: ~15 s."""
+    with 2×2 patches (16 tokens + class token), E = 64, 2 blocks, dropout 0.1, AdamW (weight decay
+    0.05), label smoothing 0.1, 30 epochs under a one-cycle schedule (warm-up, cosine decay) peaking
+    at 2e-3 — chosen on a 20% validation split of train from {1e-3, 2e-3, 4e-3} (mean validation
+    accuracy over seeds 0–2: 0.958 / 0.977 / 0.974; without label smoothing 0.975 at 2e-3).
+    Measured seeds 0–4: 0.973 / 0.973 / 0.976 / 0.962 / 0.967 (a constant 2e-3 for 40 epochs gave
+    0.953 / 0.944 / 0.956 / 0.973 / 0.949). 4×4 patches gave 0.920, and random 1-pixel shifts hurt
+    (0.758 at 30 epochs). The learned position embeddings are plotted by their cosine similarity.
+    Quick profile: ~12 s."""
     data = load_digits(images=True)
     torch.manual_seed(ctx.seed)
     cfg = ViTConfig(
         image_size=(8, 8), patch_size=2, embed_dim=64, num_heads=4, num_layers=2, mlp_ratio=2.0, dropout=0.1
     )
     model = ViT(cfg).to(ctx.device)
-    epochs = ctx.pick(quick=40, full=100)
+    epochs = ctx.pick(quick=30, full=100)
+    lr, batch = 2e-3, 64
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.05)
+    # Warm-up then cosine annealing (one-cycle) and label smoothing 0.1: the DeiT recipe minus its
+    # augmentations (1-pixel shifts of an 8×8 digit hurt, see above).
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=lr, total_steps=epochs * math.ceil(len(data.x_train) / batch)
+    )
     trainer = Trainer(
         model,
-        TrainConfig(
-            epochs=epochs, batch_size=64, lr=2e-3, weight_decay=0.05, seed=ctx.seed, device=ctx.device
-        ),
+        TrainConfig(epochs=epochs, batch_size=batch, seed=ctx.seed, device=ctx.device),
+        optimizer=opt,
+        scheduler=sched,
+        criterion=functools.partial(F.cross_entropy, label_smoothing=0.1),
+        metrics={"acc": accuracy},
     )
     history = trainer.fit((data.x_train.to(ctx.device), data.y_train.to(ctx.device)))
     test_acc = trainer.evaluate((data.x_test.to(ctx.device), data.y_test.to(ctx.device)), prefix="test_")[
@@ -61,8 +78,9 @@ def vit(ctx: Context):
                 for k in ("patch_size", "embed_dim", "num_heads", "num_layers", "mlp_ratio", "dropout")
             },
             "epochs": epochs,
-            "batch_size": 64,
-            "lr": 2e-3,
+            "batch_size": batch,
+            "lr": f"{lr:g} peak, one-cycle",
             "weight_decay": 0.05,
+            "label_smoothing": 0.1,
         },
     )
