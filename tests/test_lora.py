@@ -1,5 +1,7 @@
 """LoRA: B=0 start equals the base, A=B=0 never moves, merge round trip, SVD start, injection."""
 
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -100,3 +102,33 @@ def test_svd_init_leaves_the_callers_layer_untouched():
     torch.testing.assert_close(base.weight.detach(), w0, atol=0, rtol=0)
     # the adapter's own copy holds the residual W0 - (a/r) B A
     torch.testing.assert_close(layer.base.weight + layer.delta_weight(), w0, atol=1e-12, rtol=0)
+
+
+def test_identities_on_an_injected_mlp_under_adam():
+    # The lora experiment's identities (once bars, now tests): B=0 start equals the base exactly,
+    # A=B=0 never moves under Adam, merged equals unmerged (float64) to 1e-6.
+    torch.manual_seed(0)
+    base = nn.Sequential(
+        nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 10)
+    ).double()
+    x, y = torch.randn(40, 16, dtype=torch.float64), torch.randint(0, 10, (40,))
+    want = base(x).detach()
+    start = copy.deepcopy(base)
+    inject_lora(start, ["0", "2", "4"], r=4, alpha=8.0, init="lora")
+    assert torch.equal(start(x), want)
+    zero = copy.deepcopy(base)
+    inject_lora(zero, ["0", "2", "4"], r=4, alpha=8.0, init="zero")
+    trained = copy.deepcopy(base)
+    inject_lora(trained, ["0", "2", "4"], r=4, alpha=8.0, init="random")
+    for model in (zero, trained):
+        opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+        for _ in range(20):
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+    assert all(t.abs().max() == 0 for m in lora_modules(zero) for t in (m.lora_A, m.lora_B))
+    with torch.no_grad():
+        unmerged = trained(x)
+        for m in lora_modules(trained):
+            m.merge()
+        assert (trained(x) - unmerged).abs().max() <= 1e-6

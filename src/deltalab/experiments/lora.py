@@ -15,6 +15,8 @@ from deltalab.models.mlp import MLP
 from deltalab.nn.lora import count_trainable, inject_lora, lora_modules
 
 TARGETS = ["1", "3", "5"]  # the three nn.Linear layers of MLP(64, [128, 128], 10)
+ALPHA = 8.0  # LoRA's recipe: α fixed at the first r tried (8) and not tuned; scaling α/r
+LR_GRID = [3e-3, 1e-2, 3e-2]  # Adam; every arm takes its rate from this one grid
 
 
 def _pretrain(x: torch.Tensor, y: torch.Tensor, seed: int, steps: int) -> nn.Module:
@@ -43,7 +45,7 @@ def _adapt(
     """LoRA on every linear layer of a copy of ``base``; returns (model, steps to target acc or cap, accs)."""
     torch.manual_seed(seed)
     model = copy.deepcopy(base)
-    inject_lora(model, TARGETS, r=r, alpha=2.0 * r, init=init)
+    inject_lora(model, TARGETS, r=r, alpha=ALPHA, init=init)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=lr)
     reached, accs = steps, []
@@ -73,51 +75,66 @@ def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     "faster when underfitting",
 )
 def lora(ctx: Context):
-    """`deltalab run lora` — claim lora. Expected: an MLP pretrained on digits 0–4 and frozen is
-    adapted to digits 5–9 by LoRA on its three linear layers (α = 2r, full-batch Adam). B = 0: output
-    equals the base at step 0 (0 difference) and rank 8 reaches ≥ 90% test accuracy on the new classes
-    (measured ~95%); A = B = 0: the adapter stays exactly zero; both random: the step-0 output moves;
-    merged vs unmerged ≤ 1e-6; accuracy vs rank 1..8 plotted; the SVD (PiSSA) start reaches 90%
-    train accuracy in fewer steps than the B = 0 start at rank 4 (measured ~60 vs ~230 steps), each
-    with its best learning rate from one grid. Quick profile: ~10 s."""
+    """`deltalab run lora` — claim lora. An MLP (64-128-128-10) pretrained on digits 0–4 and frozen
+    is adapted to digits 5–9 by LoRA on its three linear layers (α = 8 for every r, LoRA's recipe;
+    full-batch Adam). Each rank takes its rate from one grid (3e-3, 1e-2, 3e-2) by accuracy on a
+    validation fifth of the new classes' training set; test accuracy on 5–9 is reported.
+
+    Bars (CLAIMS.md): B = 0 start, rank 8 reaches >= 90% test accuracy on the new classes; the SVD
+    (PiSSA) start reaches 90% train accuracy in fewer steps than the B = 0 start at rank 4 (each at
+    its best rate from the same grid) and reaches it within the cap. Accuracy vs rank 1..8 plotted.
+    The identities of the claim (B = 0: output equal to the base at step 0; A = B = 0: the adapter
+    never moves; merged = unmerged to 1e-6; both random: step 0 moves) are unit tests
+    (tests/test_lora.py) and are reported here as metrics, not bars: they cannot fail by
+    construction. Measured (quick, seeds 0/1/2/3/4): test_acc_rank8
+    0.946/0.955/0.964/0.929/0.946 (was 0.942/0.875/0.951/0.826/0.951 with one rate, 200 steps,
+    α = 2r); steps to 90% train accuracy, B=0 vs SVD start: 170/157/140/117/100 vs 59/67/50/73/51.
+    Quick profile: 400 steps per adaptation, ~30 s single-thread CPU idle (150-240 s on the loaded
+    2-core box; ~3x the single-rate version)."""
     data = load_digits()
     old_tr, new_tr = data.y_train < 5, data.y_train >= 5
     new_te = data.y_test >= 5
     xo, yo = data.x_train[old_tr], data.y_train[old_tr]
-    xn, yn = data.x_train[new_tr], data.y_train[new_tr]
+    xn_all, yn_all = data.x_train[new_tr], data.y_train[new_tr]
     xt, yt = data.x_test[new_te], data.y_test[new_te]
+    perm = torch.randperm(len(xn_all), generator=torch.Generator().manual_seed(ctx.seed))
+    n_val = len(perm) // 5
+    xv, yv = xn_all[perm[:n_val]], yn_all[perm[:n_val]]
+    xn, yn = xn_all[perm[n_val:]], yn_all[perm[n_val:]]
     base = _pretrain(xo, yo, ctx.seed, ctx.pick(quick=300, full=600))
     for p in base.parameters():
         p.requires_grad_(False)
     base_old_acc = _accuracy(base, data.x_test[~new_te], data.y_test[~new_te])
-    steps = ctx.pick(quick=200, full=600)
-    lrs = [1e-2, 3e-2]
+    steps = ctx.pick(quick=400, full=1000)
 
     with torch.no_grad():
         base_out = base(xn)
     ranks = [1, 2, 4, 8]  # the 10-way output layer caps r at 10
-    acc_by_rank, params_by_rank = [], []
+    acc_by_rank, params_by_rank, lr_by_rank = [], [], []
     for r in ranks:
-        adapted_r = _adapt(base, xn, yn, r, "lora", 1e-2, steps, 0.9, ctx.seed)[0]
+        runs = [_adapt(base, xn, yn, r, "lora", lr, steps, 0.9, ctx.seed)[0] for lr in LR_GRID]
+        i = max(range(len(LR_GRID)), key=lambda j: _accuracy(runs[j], xv, yv))
+        adapted_r = runs[i]
         acc_by_rank.append(_accuracy(adapted_r, xt, yt))
         params_by_rank.append(count_trainable(adapted_r))
-    ctx.log(f"test acc by rank {dict(zip(ranks, acc_by_rank))}")
+        lr_by_rank.append(LR_GRID[i])
+    ctx.log(f"test acc by rank {dict(zip(ranks, acc_by_rank))}; rates {dict(zip(ranks, lr_by_rank))}")
 
+    # Identities, reported (tested in tests/test_lora.py): B=0 and both-random at step 0, A=B=0
+    # after training, merge round trip of the rank-8 model in float64.
     torch.manual_seed(ctx.seed)
     m4 = copy.deepcopy(base)
-    inject_lora(m4, TARGETS, r=4, alpha=8.0, init="lora")
+    inject_lora(m4, TARGETS, r=4, alpha=ALPHA, init="lora")
     with torch.no_grad():
         step0_diff_b0 = float((m4(xn) - base_out).abs().max())
     mr = copy.deepcopy(base)
-    inject_lora(mr, TARGETS, r=4, alpha=8.0, init="random")
+    inject_lora(mr, TARGETS, r=4, alpha=ALPHA, init="random")
     with torch.no_grad():
         step0_diff_random = float((mr(xn) - base_out).abs().max())
     zero, _, _ = _adapt(base, xn, yn, 4, "zero", 1e-2, 50, 0.9, ctx.seed)
     zero_moved = max(float(t.detach().abs().max()) for m in lora_modules(zero) for t in (m.lora_A, m.lora_B))
     zero_acc = _accuracy(zero, xt, yt)
-    adapted = (
-        adapted_r.double()
-    )  # the rank-8 model of the sweep  # the round trip is exact up to rounding: check it in float64
+    adapted = adapted_r.double()  # the rank-8 model of the sweep, in float64 for the round trip
     with torch.no_grad():
         unmerged = adapted(xt.double())
         for m in lora_modules(adapted):
@@ -128,10 +145,10 @@ def lora(ctx: Context):
     reach = {}
     curves = {}
     for init in ("lora", "svd"):
-        runs = [_adapt(base, xn, yn, 4, init, lr, cap, 0.9, ctx.seed) for lr in lrs]
-        i = min(range(len(lrs)), key=lambda j: runs[j][1])
+        runs = [_adapt(base, xn, yn, 4, init, lr, cap, 0.9, ctx.seed) for lr in LR_GRID]
+        i = min(range(len(LR_GRID)), key=lambda j: runs[j][1])
         reach[init], curves[init] = runs[i][1], runs[i][2]
-        ctx.log(f"rank 4, {init} start: steps to 90% train acc {reach[init]} (lr {lrs[i]})")
+        ctx.log(f"rank 4, {init} start: steps to 90% train acc {reach[init]} (lr {LR_GRID[i]})")
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     axes[0].plot(ranks, acc_by_rank, "o-")
@@ -169,22 +186,19 @@ def lora(ctx: Context):
     return ctx.result(
         metrics,
         [
-            Bar("step0_diff_b_zero", "==", 0.0),
-            Bar("zero_init_max_param_after_training", "==", 0.0),
-            Bar("step0_random_moves", "==", 1),
             Bar("test_acc_rank8", ">=", 0.9),
-            Bar("merge_error", "<=", 1e-6),
             Bar("steps_saved_by_svd", ">", 0),
             Bar("reached_svd", "==", 1),
         ],
-        bar="B=0: output identical at step 0 and rank-8 accuracy on the new classes >= 90%; A=B=0 never "
-        "moves; both random perturbs step 0; merged = unmerged to 1e-6; SVD start reaches 90% train "
-        "accuracy in fewer steps than B=0 at rank 4",
+        bar="B=0 start: rank-8 test accuracy on the new classes >= 90%; SVD start reaches 90% train "
+        "accuracy in fewer steps than B=0 at rank 4 (identities: unit tests)",
         config={
             "ranks": ranks,
-            "alpha": "2r",
+            "alpha": ALPHA,
             "steps": steps,
-            "lr_grid": lrs,
+            "lr_grid": LR_GRID,
+            "lr_by_rank": lr_by_rank,
+            "lr_selection": "validation accuracy (a fifth of the new classes' train set)",
             "cap": cap,
             "targets": TARGETS,
         },
