@@ -124,49 +124,72 @@ def rmsprop_adam(ctx: Context) -> Any:
     )
 
 
+def _objective(model: torch.nn.Module, ce: float, wd: float) -> float:
+    """The objective SGD(weight_decay=wd) minimizes: full-batch CE + wd/2·‖θ‖² over every parameter."""
+    return ce + 0.5 * wd * sum(float(p.detach().pow(2).sum()) for p in model.parameters())
+
+
 @experiment(
     chapter="O",
     title="A large rate that decays beats any constant rate",
     claim="a large rate that decays beats a constant one",
 )
 def lr_schedule(ctx: Context) -> Any:
-    """`deltalab run lr-schedule` — claim lr-schedule. Expected: minibatch SGD (batch 32) on a digits
-    MLP: the best cosine-decayed run (peak rate from the grid) ends at a lower full-batch train
-    loss than the best constant rate from the same grid (measured ~0.026 vs ~0.054).
-    Quick profile: ~3 s."""
-    epochs = ctx.pick(quick=15, full=40)
-    grid = [0.03, 0.1, 0.3, 1.0]
-    const, decay = {}, {}
+    """`deltalab run lr-schedule` — claim lr-schedule. Expected: minibatch SGD (batch 32, L2 weight
+    decay 5e-3) on a digits MLP: the best cosine-decayed run (peak rate from the grid) ends at a lower
+    full-batch training objective (cross-entropy + L2 penalty) than the best constant rate from the
+    same grid, ratio < 1 (measured 0.46-0.75 at seeds 0-4). The L2 term is why the claim holds: without
+    it the 64-64-10 MLP interpolates the 1437 training digits, every per-example gradient vanishes at
+    the minimum, there is no noise floor for the decay to remove, and the constant rate at the edge of
+    stability wins at some seeds (ratio 1.18 at seed 3). The grid reaches a diverging rate (2.0), so
+    neither arm's best sits at its top edge. Quick profile: ~4 s.
+    """
+    epochs, wd = ctx.pick(quick=15, full=40), 5e-3
+    grid = [0.03, 0.1, 0.3, 1.0, 2.0]
+    const, decay, final = {}, {}, {}  # CE curves per rate; final objective per (arm, rate)
     for lr in grid:
-        const[lr] = fit_digits(lambda p, lr=lr: torch.optim.SGD(p, lr=lr), epochs, 32, ctx.seed)[1]
-        decay[lr] = fit_digits(
-            lambda p, lr=lr: torch.optim.SGD(p, lr=lr),
+        model, const[lr] = fit_digits(
+            lambda p, lr=lr: torch.optim.SGD(p, lr=lr, weight_decay=wd), epochs, 32, ctx.seed
+        )
+        final["constant", lr] = _objective(model, const[lr][-1], wd)
+        model, decay[lr] = fit_digits(
+            lambda p, lr=lr: torch.optim.SGD(p, lr=lr, weight_decay=wd),
             epochs,
             32,
             ctx.seed,
             make_sched=lambda o, n: torch.optim.lr_scheduler.CosineAnnealingLR(o, n),
-        )[1]
-    best_c = min(grid, key=lambda lr: const[lr][-1])
-    best_d = min(grid, key=lambda lr: decay[lr][-1])
+        )
+        final["decay", lr] = _objective(model, decay[lr][-1], wd)
+    best_c = min(grid, key=lambda lr: final["constant", lr])
+    best_d = min(grid, key=lambda lr: final["decay", lr])
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for lr in grid:
         ax.semilogy(const[lr], color="C0", alpha=1.0 if lr == best_c else 0.3)
         ax.semilogy(decay[lr], color="C1", alpha=1.0 if lr == best_d else 0.3)
     ax.plot([], [], color="C0", label=f"constant (best {best_c})")
     ax.plot([], [], color="C1", label=f"cosine decay (best peak {best_d})")
-    ax.set(xlabel="epoch", ylabel="full-batch train loss", title="SGD on digits")
+    ax.set(xlabel="epoch", ylabel="full-batch train CE", title=f"SGD on digits, weight decay {wd:g}")
     ax.legend()
     ctx.savefig(fig)
     metrics = {
-        "final_loss_best_constant": const[best_c][-1],
-        "final_loss_best_decay": decay[best_d][-1],
+        "final_objective_best_constant": final["constant", best_c],
+        "final_objective_best_decay": final["decay", best_d],
+        "final_ce_best_constant": const[best_c][-1],
+        "final_ce_best_decay": decay[best_d][-1],
         "best_constant_lr": best_c,
         "best_decay_peak_lr": best_d,
-        "loss_ratio_decay_over_constant": decay[best_d][-1] / const[best_c][-1],
+        "loss_ratio_decay_over_constant": final["decay", best_d] / final["constant", best_c],
     }
     return ctx.result(
         metrics,
         [Bar("loss_ratio_decay_over_constant", "<", 1.0)],
-        bar="final train loss with a decaying rate below the best constant rate's (same grid, same epochs)",
-        config={"epochs": epochs, "batch_size": 32, "lr_grid": grid, "schedule": "CosineAnnealingLR to 0"},
+        bar="final training objective with a decaying rate below the best constant rate's (same grid, same "
+        "epochs)",
+        config={
+            "epochs": epochs,
+            "batch_size": 32,
+            "weight_decay": wd,
+            "lr_grid": grid,
+            "schedule": "CosineAnnealingLR to 0",
+        },
     )
