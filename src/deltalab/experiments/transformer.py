@@ -168,13 +168,13 @@ def transformer(ctx: Context):
     "transformer with no position encoding (NoPE) can still learn positions",
 )
 def rope(ctx: Context):
-    """`deltalab run rope` — claim rope. Expected: ⟨R(q,m),R(k,n)⟩ unchanged by a common shift up to
-    4096 to 1e-5 relative (float32; measured ~1e-6); RoPE has 0 parameters. Three causal LMs
-    (learned absolute, RoPE, NoPE) learn reversal written as a stream (train L = 6). NoPE must learn
-    positions from the causal mask alone: quick (300 steps) bars ≥ 50% token accuracy at the
-    training length (chance 12.5%; measured 0.63 while learned/RoPE reach 1.00), full (1500 steps)
-    the ≥ 90% of the claim. Token accuracy at L = 9 (beyond training) is reported, not barred
-    (measured learned 0.30, RoPE 0.49, NoPE 0.46). Quick profile: ~24 s."""
+    """`deltalab run rope` — claim rope. Bar (CLAIMS.md): ⟨R(q,m),R(k,n)⟩ unchanged by a common shift up
+    to 4096 to 1e-5 relative (float32; measured 6e-8 to 9e-8 at seeds 0-7). That RoPE adds no parameters is an
+    identity, tested in tests/test_rope.py and reported here. Three causal LMs (learned absolute, RoPE,
+    NoPE) learn reversal written as a stream (train L = 6); token accuracy at the training length and at
+    L = 9 (beyond training) is reported, not barred, as the claim's row asks (measured earlier: NoPE learns
+    positions from the causal mask alone, 0.63 at L = 6 after 300 steps where learned/RoPE reach 1.00,
+    chance 0.125; at L = 9 learned 0.30, RoPE 0.49, NoPE 0.46). Quick profile: ~24 s."""
     g = torch.Generator().manual_seed(ctx.seed)
     rot = RotaryEmbedding(64)
     q, k = torch.randn(256, 64, generator=g), torch.randn(256, 64, generator=g)
@@ -188,7 +188,6 @@ def rope(ctx: Context):
 
     train_len, test_len, vocab = 6, 9, 8
     steps = ctx.pick(quick=300, full=1500)
-    nope_bar = ctx.pick(quick=0.5, full=0.9)  # chance is 1/8; quick: 300 steps, NoPE is still climbing
     results: dict[str, tuple[float, float]] = {}
     curves = {}
     for i, pos in enumerate(("learned", "rope", "none")):
@@ -229,14 +228,9 @@ def rope(ctx: Context):
     }
     return ctx.result(
         metrics,
-        [
-            Bar("shift_invariance_rel_error", "<", 1e-5),
-            Bar("rope_parameters", "==", 0),
-            Bar("token_acc_none_train_len", ">=", nope_bar),
-        ],
-        bar="⟨R(q,m),R(k,n)⟩ invariant to a common shift to 1e-5; RoPE has no parameters; NoPE learns "
-        f"positions (>= {nope_bar:.0%} token accuracy at the training length, chance 12.5%); extrapolation "
-        "of learned/RoPE/NoPE reported",
+        [Bar("shift_invariance_rel_error", "<", 1e-5)],
+        bar="⟨R(q,m),R(k,n)⟩ invariant to a common shift to 1e-5; RoPE's parameter count and the token "
+        "accuracy of learned/RoPE/NoPE positions at the training length and beyond it reported",
         config={
             "train_len": train_len,
             "test_len": test_len,
