@@ -1,7 +1,8 @@
 """Chapter T, generalization: early stopping, L1 vs L2 vs weight elimination, dropout, noise.
 
 Small digits subsets make a wide MLP overfit within seconds; every accuracy is measured in eval
-mode. The Trainer runs the training (its early stopping and best-state restore are the ones under
+mode. Early stopping uses 30% random labels (so that the validation loss really turns up); dropout
+and noise injection use clean labels, as their CLAIMS.md rows ask. The Trainer runs the training (its early stopping and best-state restore are the ones under
 test); L1's proximal step needs a step after each optimizer step, so l1-vs-l2 keeps a short loop.
 """
 
@@ -221,8 +222,11 @@ def l1_vs_l2(ctx: Context):
 
 
 def train_gap(model: nn.Module, n_train: int, epochs: int, ctx: Context) -> tuple[float, float]:
-    """Train ``model`` on a digits subset (20% random labels) with Adam; (train accuracy, test accuracy) in eval mode."""
-    d = noisy_subset(n_train, 0.2, ctx.seed)
+    """Train ``model`` on a clean digits subset with Adam; (train accuracy, test accuracy) in eval mode.
+
+    Clean labels: the overfitting comes only from the small subset and the over-sized net.
+    """
+    d = load_digits().subset(n_train, ctx.seed)
     cfg = TrainConfig(
         epochs=epochs, batch_size=32, lr=1e-3, optimizer="adam", seed=ctx.seed, device=ctx.device
     )
@@ -266,17 +270,39 @@ def _gap_metrics(rows: dict[str, tuple[float, float]], base: str, reg: str) -> d
     }
 
 
+DROPOUT_REASON = (
+    "on 200 clean digits the over-sized MLP overfits (train 100%, test 91-93%, gap 7-9 points) but dropout "
+    "leaves the test accuracy within ±1 point: gap ratio 0.93-1.06 at seeds 0-4 (bar <= 0.7)"
+)
+NOISE_REASON = (
+    "on 200 clean digits the over-sized MLP overfits (train 100%, test 91-93%, gap 7-9 points) but Gaussian "
+    "noise (std 0.3) does not raise the test accuracy (-1.6 to +0.7 points): gap ratio 0.92-1.15 at seeds 0-4 "
+    "(bar <= 0.7)"
+)
+
+
 @experiment(
     chapter="T",
     title="Dropout narrows the generalization gap",
     claim="dropout narrows the train–test gap of an over-sized net without underfitting",
+    expected="fail",
+    reason=DROPOUT_REASON,
 )
 def dropout(ctx: Context):
-    """`deltalab run dropout` — claim dropout. 300 digits with 20% random labels, an over-sized MLP 64-512-512-10 with
-    and without dropout (p = 0.2 on the input, 0.5 on hidden units), Adam, equal epochs.
-    Expected: eval-mode train–test gap ≤ 0.7× the baseline's and test accuracy ≥ the baseline's.
-    Quick profile: ~6 s."""
-    n, epochs = 300, ctx.pick(40, 100)
+    """`deltalab run dropout` — claim dropout. 200 clean digits (no label noise: the small subset
+    and the over-sized net are what overfit), an MLP 64-512-512-10 with and without dropout (p = 0.2
+    on the input, 0.5 on hidden units, Srivastava et al. 2014), Adam, equal epochs; accuracies in
+    eval mode. Bar (CLAIMS.md): gap ≤ 0.7× the baseline's and test accuracy ≥ the baseline's.
+
+    Expected failure. The baseline does overfit (train 100%, test ~92%, gap ~7-8 points) but dropout
+    barely moves the test accuracy, so the gap ratio stays near 1. Settings tried (seeds 0-2 each):
+    n = 100 / 200 / 500, 40-200 epochs, dropout (input, hidden) = (0.2, 0.5), (0, 0.5), (0.1, 0.5),
+    (0.5, 0.5): gap ratio 0.75-1.5, never ≤ 0.7 at every seed (Srivastava et al.'s Fig. 10 also
+    shows no gain from dropout on ≤ 500 MNIST examples). Measured per seed (0-4):
+    baseline gap 7.3 / 6.9 / 8.2 / 9.1 / 7.6 points; gap ratio 0.93 / 1.06 / 1.00 / 0.95 / 1.02;
+    test accuracy gain 0.0 / -0.9 / 0.0 / +0.4 / -1.1 points.
+    Quick profile: ~5 s."""
+    n, epochs = 200, ctx.pick(40, 100)
     rows = {"no dropout": train_gap(_wide_mlp(ctx.seed), n, epochs, ctx)}
     torch.manual_seed(ctx.seed)
     m = nn.Sequential(
@@ -291,16 +317,17 @@ def dropout(ctx: Context):
     )
     rows["dropout"] = train_gap(m, n, epochs, ctx)
     ctx.log(f"{rows}")
-    _gap_figure(ctx, rows, f"digits, {n} training examples")
+    _gap_figure(ctx, rows, f"clean digits, {n} training examples")
     metrics = _gap_metrics(rows, "no dropout", "dropout")
     bars = [Bar("gap_ratio", "<=", 0.7), Bar("test_acc_gain", ">=", 0.0)]
     return ctx.result(
         metrics,
         bars,
-        bar="eval-mode train–test gap smaller than without dropout by ≥ 30% and "
-        "test accuracy ≥ the baseline's",
+        bar="eval-mode accuracies on clean labels: train–test gap smaller than without dropout by ≥ 30% "
+        "(gap_ratio ≤ 0.7) and test accuracy ≥ the baseline's",
         config={
             "n_train": n,
+            "label_noise": 0.0,
             "epochs": epochs,
             "hidden": [512, 512],
             "dropout": {"input": 0.2, "hidden": 0.5},
@@ -313,24 +340,34 @@ def dropout(ctx: Context):
     chapter="T",
     title="Gaussian noise on inputs and hidden units regularizes",
     claim="Gaussian noise on inputs or hidden units regularizes",
+    expected="fail",
+    reason=NOISE_REASON,
 )
 def noise_injection(ctx: Context):
-    """`deltalab run noise-injection` — claim noise-injection. The dropout setup (300 digits with 20% random labels,
-    64-512-512-10) with GaussianNoise(std) on the input and after each hidden ReLU, active in
-    training only. Expected: eval-mode gap smaller than the baseline's and test accuracy ≥ the
-    baseline's. Quick profile: ~6 s."""
-    n, epochs, std = 300, ctx.pick(40, 100), 0.5
+    """`deltalab run noise-injection` — claim noise-injection. The dropout setup (200 clean digits,
+    64-512-512-10, Adam, equal epochs) with GaussianNoise(std = 0.3, about 1.3× the mean pixel std)
+    on the input and after each hidden ReLU, active in training only; accuracies in eval mode.
+    Bar (CLAIMS.md): gap ≤ 0.7× the baseline's and test accuracy ≥ the baseline's.
+
+    Expected failure: as with dropout, the noise does not raise the test accuracy of this small
+    clean subset, so the gap stays near the baseline's. Settings tried (seeds 0-2 each): n = 100 /
+    200 / 500, 40-200 epochs, std 0.1 / 0.15 / 0.2 / 0.3 / 0.5: gap ratio 0.8-1.2, and std 0.5 lowers
+    the test accuracy by 1-6 points. Measured per seed (0-4): baseline gap 7.3 / 6.9 / 8.2 / 9.1 /
+    7.6 points; gap ratio 1.08 / 1.15 / 0.92 / 0.94 / 1.06; test accuracy gain -1.6 / -1.6 / +0.7 /
+    -0.4 / -0.4 points. Quick profile: ~4 s."""
+    n, epochs, std = 200, ctx.pick(40, 100), 0.3
     rows = {
         "no noise": train_gap(_wide_mlp(ctx.seed), n, epochs, ctx),
         "noise": train_gap(_wide_mlp(ctx.seed, GaussianNoise, std=std), n, epochs, ctx),
     }
     ctx.log(f"{rows}")
-    _gap_figure(ctx, rows, f"digits, {n} training examples, noise std {std}")
+    _gap_figure(ctx, rows, f"clean digits, {n} training examples, noise std {std}")
     metrics = _gap_metrics(rows, "no noise", "noise")
-    bars = [Bar("gap_ratio", "<", 1.0), Bar("test_acc_gain", ">=", 0.0)]
+    bars = [Bar("gap_ratio", "<=", 0.7), Bar("test_acc_gain", ">=", 0.0)]
     return ctx.result(
         metrics,
         bars,
-        bar="eval-mode gap smaller than baseline and test accuracy ≥ the baseline's",
-        config={"n_train": n, "epochs": epochs, "hidden": [512, 512], "noise_std": std},
+        bar="eval-mode accuracies on clean labels: train–test gap smaller than the baseline's by ≥ 30% "
+        "(gap_ratio ≤ 0.7) and test accuracy ≥ the baseline's",
+        config={"n_train": n, "label_noise": 0.0, "epochs": epochs, "hidden": [512, 512], "noise_std": std},
     )
