@@ -118,3 +118,64 @@ def test_param_split() -> None:
 def test_groups_need_flag() -> None:
     with pytest.raises(ValueError, match="use_muon"):
         MuonWithAdamW([{"params": [nn.Parameter(torch.zeros(2, 2))]}])
+
+
+# Steepest descent: each optimizer's direction attains the dual norm of its gradient under its own
+# norm (identities, hence tests rather than bars of the scale-invariance claim).
+
+
+def test_uv_is_spectral_steepest_descent() -> None:
+    """⟨G, UVᵀ⟩ = ‖G‖_* (the spectral norm's dual) with ‖UVᵀ‖₂ = 1; other unit-norm directions get less."""
+    g = torch.Generator().manual_seed(4)
+    G = torch.randn(64, 32, generator=g)
+    u, s, vh = torch.linalg.svd(G, full_matrices=False)
+    uv = u @ vh
+    torch.testing.assert_close(torch.linalg.matrix_norm(uv, 2), torch.tensor(1.0))
+    torch.testing.assert_close((G * uv).sum(), s.sum(), rtol=1e-6, atol=0)
+    for _ in range(20):
+        d = torch.randn(64, 32, generator=g)
+        assert (G * d).sum() / torch.linalg.matrix_norm(d, 2) < s.sum()
+    ns = newton_schulz(G, dtype=torch.float32)  # Muon's NS₅ direction: most of the way there
+    assert 0.5 < ((G * ns).sum() / (torch.linalg.matrix_norm(ns, 2) * s.sum())).item() < 1.0
+
+
+def test_sign_is_linf_steepest_descent() -> None:
+    """SignSGD's step is −η·sign(g): it attains ‖g‖₁ = max ⟨g, d⟩ over ‖d‖∞ ≤ 1."""
+    from deltalab.optim.sign import SignSGD
+
+    g = torch.Generator().manual_seed(5)
+    grad = torch.randn(50, generator=g)
+    w = nn.Parameter(torch.zeros(50))
+    w.grad = grad.clone()
+    SignSGD([w], lr=0.1).step()
+    d = -w.detach() / 0.1
+    torch.testing.assert_close(d, grad.sign())
+    torch.testing.assert_close((grad * d).sum(), grad.abs().sum())
+    for _ in range(20):
+        r = torch.rand(50, generator=g) * 2 - 1  # ‖r‖∞ ≤ 1
+        assert (grad * r).sum() < grad.abs().sum()
+
+
+def test_adam_is_diagonal_steepest_descent() -> None:
+    """Adam's step m̂/(√v̂ + ε) is the steepest-descent direction for m̂ under the diagonal norm
+    ‖d‖_D² = Σ √v̂ᵢ dᵢ², attaining the dual ‖m̂‖_{D⁻¹}; at step 1 (ε ≈ 0) it is sign(g), ℓ∞'s."""
+    g = torch.Generator().manual_seed(6)
+    w = nn.Parameter(torch.zeros(40))
+    opt = torch.optim.Adam([w], lr=0.1, eps=1e-16)
+    grads = [torch.randn(40, generator=g) * (1 + 5 * k) for k in range(4)]
+    m, v = torch.zeros(40), torch.zeros(40)
+    for k, gr in enumerate(grads, start=1):
+        before = w.detach().clone()
+        w.grad = gr.clone()
+        opt.step()
+        d = -(w.detach() - before) / 0.1
+        m, v = 0.9 * m + 0.1 * gr, 0.999 * v + 0.001 * gr**2
+        m_hat, root_v = m / (1 - 0.9**k), (v / (1 - 0.999**k)).sqrt()
+        if k == 1:
+            torch.testing.assert_close(d, gr.sign())
+        dual = (m_hat**2 / root_v).sum().sqrt()  # ‖m̂‖_{D⁻¹}
+        norm_d = (root_v * d**2).sum().sqrt()
+        torch.testing.assert_close((m_hat * d).sum() / norm_d, dual, rtol=1e-5, atol=0)
+        for _ in range(10):
+            r = torch.randn(40, generator=g)
+            assert (m_hat * r).sum() / (root_v * r**2).sum().sqrt() < dual
