@@ -40,3 +40,50 @@ def test_toy_jacobian():
 def test_bad_variant_raises():
     with pytest.raises(ValueError, match="'prenorm'"):
         DeepFC(4, 4, 2, 2, "prenorm")
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_rate_grid_in_one_pass_matches_separate_adam_runs(variant):
+    """experiments.rezero.train_grid (K rates stacked) = K separate DeepFC + torch.optim.Adam runs."""
+    from types import SimpleNamespace
+
+    import torch.nn.functional as F
+
+    from deltalab.experiments.rezero import train_grid
+
+    ctx = SimpleNamespace(seed=3, device="cpu")
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(64, 12, generator=g), torch.randint(0, 10, (64,), generator=g)
+    lrs, steps = [1e-3, 1e-2], 6
+    finals, curves = train_grid(variant, lrs, steps, 8, 5, 16, ctx, x, y)
+    for lr, final, curve in zip(lrs, finals, curves, strict=True):
+        torch.manual_seed(ctx.seed)
+        model = DeepFC(12, 8, 5, 10, variant)
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+        batches = torch.Generator().manual_seed(ctx.seed + 1)
+        ref = []
+        for _ in range(steps):
+            idx = torch.randint(len(x), (16,), generator=batches)
+            loss = F.cross_entropy(model(x[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            ref.append(loss.item())
+        with torch.no_grad():
+            ref_final = F.cross_entropy(model(x), y).item()
+        assert curve == pytest.approx(ref, rel=1e-5, abs=1e-6)
+        assert final == pytest.approx(ref_final, rel=1e-5, abs=1e-6)
+
+
+def test_rate_grid_diverged_rate_scores_inf_and_spares_the_others():
+    from types import SimpleNamespace
+
+    from deltalab.experiments.rezero import train_grid
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(64, 12, generator=g), torch.randint(0, 10, (64,), generator=g)
+    ctx = SimpleNamespace(seed=0, device="cpu")
+    finals, curves = train_grid("residual", [1e-3, 1e6], 30, 8, 16, 16, ctx, x, y)
+    alone, _ = train_grid("residual", [1e-3], 30, 8, 16, 16, ctx, x, y)
+    assert finals[1] == float("inf") and len(curves[1]) < 30
+    assert finals[0] == pytest.approx(alone[0], rel=1e-5) and len(curves[0]) == 30

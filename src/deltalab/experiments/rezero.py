@@ -3,6 +3,8 @@ identity — claim rezero."""
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -12,9 +14,79 @@ from deltalab.lab.plot import plt
 from deltalab.nn.rezero import VARIANTS, DeepFC, ReZero, toy_jacobian
 
 
-def train_stack(
+class GridAdam:
+    """Adam (torch's defaults: β = (0.9, 0.999), ε = 1e-8, no weight decay) on stacked parameters
+    (K, ...) whose slice k has its own learning rate ``lrs[k]``: K runs of a rate grid in one.
+
+    The same update as ``torch.optim.Adam`` run separately per rate (elementwise, so slices never
+    mix); a test checks it against K separate ``torch.optim.Adam`` runs.
+    """
+
+    def __init__(self, params: list[torch.Tensor], lrs: list[float], betas=(0.9, 0.999), eps: float = 1e-8):
+        self.params, self.betas, self.eps, self.t = params, betas, eps, 0
+        self.m = [torch.zeros_like(p) for p in params]
+        self.v = [torch.zeros_like(p) for p in params]
+        lr = torch.tensor(lrs, dtype=params[0].dtype, device=params[0].device)
+        self.lr = [lr.view(-1, *[1] * (p.dim() - 1)).expand_as(p).contiguous() for p in params]
+
+    @torch.no_grad()
+    def step(self, grads: list[torch.Tensor]) -> None:
+        b1, b2 = self.betas
+        self.t += 1
+        torch._foreach_lerp_(self.m, grads, 1 - b1)
+        torch._foreach_mul_(self.v, b2)
+        torch._foreach_addcmul_(self.v, grads, grads, 1 - b2)
+        denom = torch._foreach_sqrt(self.v)
+        torch._foreach_div_(denom, math.sqrt(1 - b2**self.t))
+        torch._foreach_add_(denom, self.eps)
+        update = torch._foreach_div(self.m, denom)
+        torch._foreach_mul_(update, self.lr)
+        torch._foreach_add_(self.params, update, alpha=-1 / (1 - b1**self.t))
+
+
+def stacked_deep_fc(model: DeepFC, k: int) -> list[torch.Tensor]:
+    """``model``'s parameters as K stacked copies (K, ...), linear weights transposed (in, out):
+    [embed W, embed b, (block W, block b, [LN γ, LN β | α]) × depth, head W, head b]."""
+
+    def lin(m: torch.nn.Linear) -> list[torch.Tensor]:
+        return [m.weight.detach().t(), m.bias.detach().unsqueeze(0)]
+
+    flat = lin(model.embed)
+    for block in model.blocks:
+        flat += lin(block.linear)
+        if block.norm is not None:
+            flat += [block.norm.weight.detach().unsqueeze(0), block.norm.bias.detach().unsqueeze(0)]
+        if block.alpha is not None:
+            flat.append(block.alpha.detach().view(1, 1))
+    flat += lin(model.head)
+    return [p.unsqueeze(0).repeat(k, *[1] * p.dim()).requires_grad_() for p in flat]
+
+
+def stacked_forward(params: list[torch.Tensor], variant: str, x: torch.Tensor) -> torch.Tensor:
+    """``DeepFC.forward`` of K stacked copies (``stacked_deep_fc``) on one batch x (B, in) → (K, B, out)."""
+    it = iter(params)
+    w, b = next(it), next(it)
+    h = torch.baddbmm(b, x.flatten(1).expand(w.shape[0], -1, -1), w)  # (K, B, width)
+    n_blocks = (len(params) - 4) // {"residual-layernorm": 4, "rezero": 3}.get(variant, 2)
+    for _ in range(n_blocks):
+        w, b = next(it), next(it)
+        f = torch.relu(torch.baddbmm(b, h, w))
+        if variant == "vanilla":
+            h = f
+        elif variant == "rezero":
+            h = torch.addcmul(h, next(it), f)  # x + α·F(x); α (K, 1, 1)
+        elif variant == "residual-layernorm":
+            gamma, beta = next(it), next(it)
+            h = torch.addcmul(beta, F.layer_norm(h + f, h.shape[-1:]), gamma)  # post-norm LN(x + F(x))
+        else:
+            h = h + f
+    w, b = next(it), next(it)
+    return torch.baddbmm(b, h, w)
+
+
+def train_grid(
     variant: str,
-    lr: float,
+    lrs: list[float],
     steps: int,
     width: int,
     depth: int,
@@ -22,25 +94,39 @@ def train_stack(
     ctx: Context,
     x: torch.Tensor,
     y: torch.Tensor,
-) -> tuple[float, list[float]]:
-    """Adam on minibatches; (final full-train loss, per-step loss). A diverged run scores +inf."""
+) -> tuple[list[float], list[list[float]]]:
+    """Adam on minibatches at every rate of ``lrs`` at once (same init, same batches for every rate:
+    the K runs are stacked on a leading axis, ``stacked_forward`` + ``GridAdam``); returns per rate
+    (final full-train loss, per-step loss). A run whose loss turns non-finite stops there and scores
+    +inf. Stacking computes the K runs in one pass: ~2.4× cheaper than K separate runs at width 32,
+    where per-op overhead, not arithmetic, is the cost."""
+    k = len(lrs)
     torch.manual_seed(ctx.seed)
-    model = DeepFC(x.shape[1], width, depth, 10, variant).to(ctx.device)
-    opt = torch.optim.Adam(model.parameters(), lr=lr, fused=True)
+    params = stacked_deep_fc(DeepFC(x.shape[1], width, depth, 10, variant), k)
+    params = [p.to(ctx.device).detach().requires_grad_() for p in params]
+    opt = GridAdam(params, lrs)
     g = torch.Generator().manual_seed(ctx.seed + 1)
-    losses = []
+    alive = torch.ones(k, dtype=torch.bool, device=x.device)
+    losses: list[list[float]] = [[] for _ in lrs]
     for _ in range(steps):
         idx = torch.randint(len(x), (batch_size,), generator=g)
-        loss = F.cross_entropy(model(x[idx]), y[idx])
-        if not torch.isfinite(loss):
-            return float("inf"), losses
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+        logits = stacked_forward(params, variant, x[idx])  # (K, B, 10)
+        loss = F.cross_entropy(logits.flatten(0, 1), y[idx].repeat(k), reduction="none").view(k, -1).mean(1)
+        alive &= torch.isfinite(loss)
+        if not alive.any():
+            break
+        # a diverged rate stops (scores +inf); its slice is masked out and never touches the others
+        grads = torch.autograd.grad(torch.where(alive, loss, 0.0).sum(), params)
+        opt.step(list(grads))
+        for i, v in enumerate(loss.tolist()):
+            if alive[i]:
+                losses[i].append(v)
     with torch.no_grad():
-        final = F.cross_entropy(model(x), y).item()
-    return final if final == final else float("inf"), losses
+        logits = stacked_forward(params, variant, x)
+        final = F.cross_entropy(logits.flatten(0, 1), y.repeat(k), reduction="none").view(k, -1).mean(1)
+    return [
+        f if a and f == f else float("inf") for f, a in zip(final.tolist(), alive.tolist(), strict=True)
+    ], losses
 
 
 def identity_at_init(width: int, depth: int, seed: int) -> tuple[float, float]:
@@ -72,8 +158,11 @@ def rezero(ctx: Context):
     vanilla's (stuck at ln 10), residual's (explodes) and residual+LayerNorm's (post-norm); every ReZero
     block is exactly the identity at init (block error and |J − I| == 0). The paper's toy (CIFAR-10,
     width 256) saw ReZero near 0.5 while the others stayed near 2. Quick profile: width 32, 150 steps,
-    grid {1e-3, 3e-3, 1e-2}; full: width 256, 2000 steps. Measured (quick): ReZero 1.22, residual+LN
-    1.47, vanilla 2.30, residual diverges (≥ 11). Quick profile: ~24 s."""
+    grid {1e-3, 3e-3, 1e-2}; full: width 256, 2000 steps. The three rates of a variant train
+    together, stacked on a leading axis (``train_grid``: same init, same batches, the same Adam update
+    per rate as separate runs, checked by a test). Measured (quick): ReZero 1.22, residual+LN 1.49,
+    vanilla 2.30, residual ≥ 11; margins over ReZero at seeds 0/1/2: vanilla 1.08/1.04/1.06, residual
+    10.0/22.7/10.9, residual+LN 0.27/0.31/0.31. Quick: ~9 s CPU (was ~15 s with one run per rate)."""
     d = load_mnist1d()
     depth = 64
     width = ctx.pick(quick=32, full=256)
@@ -85,10 +174,12 @@ def rezero(ctx: Context):
     curves: dict[str, list[float]] = {}
     for v in VARIANTS:
         best = float("inf")
-        for lr in grid:
-            finals[v][lr], losses = train_stack(v, lr, steps, width, depth, batch_size, ctx, x, y)
-            if finals[v][lr] < best:
-                best, curves[v] = finals[v][lr], losses
+        for lr, final, losses in zip(
+            grid, *train_grid(v, grid, steps, width, depth, batch_size, ctx, x, y), strict=True
+        ):
+            finals[v][lr] = final
+            if final < best:
+                best, curves[v] = final, losses
         ctx.log(f"{v}: final train loss by rate {finals[v]}")
         ctx.series(f"loss_{v}", curves.get(v, []))
     best = {v: min(finals[v].values()) for v in VARIANTS}
