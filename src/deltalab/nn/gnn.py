@@ -179,11 +179,14 @@ class GraphConv(nn.Module):
 
 
 class GCNConv(nn.Module):
-    """Kipf & Welling's layer: Â·X·W with Â the normalized adjacency (dense tensor or sparse COO)."""
+    """Kipf & Welling's layer: Â·X·W with Â the normalized adjacency (dense tensor or sparse COO).
+
+    W starts Glorot-uniform and the bias at zero, as in the paper's code and torch_geometric's ``GCNConv``."""
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True) -> None:
         super().__init__()
         self.lin = nn.Linear(in_features, out_features, bias=False)
+        nn.init.xavier_uniform_(self.lin.weight)
         self.bias = nn.Parameter(torch.zeros(out_features)) if bias else None
 
     def forward(self, x: torch.Tensor, adj_norm: torch.Tensor) -> torch.Tensor:
