@@ -232,13 +232,18 @@ def train_adding(
 )
 def lstm_memory(ctx: Context):
     """`deltalab run lstm-memory` — claim lstm-memory. Adding problem T = 50 (answering the mean scores
-    0.167). Expected: LSTM test MSE < 0.05 and ≤ 1/3 of the tanh RNN's at equal steps, each with its
-    best learning rate from the same grid (measured LSTM ~0.002, RNN ~0.17); the hand-written LSTM equals
-    nn.LSTM to < 1e-6 (measured 7e-8). Quick profile: ~19 s.
+    0.167). Expected: LSTM test MSE < 0.05 and ≤ 1/3 of the tanh RNN's at equal steps (500 quick),
+    each arm with its best validation rate from one shared grid 3e-3..3e-1 (measured at seeds 0-4:
+    LSTM 0.0010-0.0018, RNN 0.159-0.172, ratio 0.006-0.011). Which rate lets the LSTM leave the
+    mean-guessing plateau within 500 steps varies by seed (1e-1 at seed 0, 3e-2 at seed 1; 3e-1 fails),
+    hence the five-point grid; the tanh RNN stays at the plateau at every rate (3e-1 and 1e-1 diverge).
+    The hand-written LSTM equals nn.LSTM to < 1e-6 (measured 6e-8 to 9e-8). Quick profile: ~45 s.
     """
     T, H = 50, 32
     steps = ctx.pick(quick=500, full=2000)
-    grid = ctx.pick(quick=[1e-2, 3e-2], full=[3e-3, 1e-2, 3e-2])
+    # one shared grid for both arms, wide enough that neither pick sits at an edge: 3e-1 already fails
+    # for the LSTM, and the tanh RNN is at the mean-guessing MSE at every rate
+    grid = [3e-3, 1e-2, 3e-2, 1e-1, 3e-1]
     gv = torch.Generator().manual_seed(ctx.seed + 100)
     val, test = adding(500, T, generator=gv), adding(1000, T, generator=gv)
     best: dict[str, tuple[float, float, nn.Module, list[float]]] = {}
@@ -274,6 +279,8 @@ def lstm_memory(ctx: Context):
         "mse_rnn": mse["rnn"],
         "mse_ratio_lstm_over_rnn": mse["lstm"] / mse["rnn"],
         "cell_max_error": cell_err,
+        "lr_lstm": best["lstm"][1],
+        "lr_rnn": best["rnn"][1],
     }
     bars = [
         Bar("mse_lstm", "<", 0.05),
