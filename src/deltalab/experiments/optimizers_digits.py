@@ -61,11 +61,13 @@ def rprop(ctx: Context) -> Any:
     claim="dividing by a running RMS of the gradient; Adam adds momentum and bias correction",
 )
 def rmsprop_adam(ctx: Context) -> Any:
-    """`deltalab run rmsprop-adam` — claim rmsprop-adam. Expected: torch's RMSprop and Adam each train
-    a 64-64-10 digits MLP to ≥ 95% test accuracy; the first Adam step without bias correction
+    """`deltalab run rmsprop-adam` — claim rmsprop-adam. Expected: torch's RMSprop and Adam (lr 3e-3,
+    batch 64, 30 epochs) each train a 64-64-10 digits MLP to ≥ 95% test accuracy (measured RMSprop
+    0.967-0.976, Adam 0.973-0.976 at seeds 0-4; at 20 epochs RMSprop was still climbing, 0.958 at
+    seed 0; lr 1e-3 is slower, 1e-2 no better); the first Adam step without bias correction
     (lr·m₁/(√v₁+ε), ε = 1e-12, from torch's own state after one step) is (1−β₁)/√(1−β₂) = 3.162× the corrected
-    step torch takes: measured ratio within 1% of that. Quick profile: ~2 s."""
-    epochs = ctx.pick(quick=20, full=60)
+    step torch takes: measured ratio within 1% of that (3e-6 relative). Quick profile: ~3 s."""
+    epochs = ctx.pick(quick=30, full=60)
     rms_model, rms_curve = fit_digits(lambda p: torch.optim.RMSprop(p, lr=3e-3), epochs, 64, ctx.seed)
     adam_model, adam_curve = fit_digits(lambda p: torch.optim.Adam(p, lr=3e-3), epochs, 64, ctx.seed)
     d = load_digits()
