@@ -21,6 +21,20 @@ def test_incremental_equals_batch():
     torch.testing.assert_close(inc.query(q), ridge_attention(q, k, v, 0.5), atol=1e-10, rtol=0)
 
 
+def test_unbatched_in_place_update_equals_batched():
+    g = torch.Generator().manual_seed(2)
+    k = torch.randn(30, 5, generator=g, dtype=torch.float64)
+    v = torch.randn(30, 3, generator=g, dtype=torch.float64)
+    one, batched = IncrementalRidge(5, 3, lam=0.3), IncrementalRidge(5, 3, lam=0.3, batch_shape=(1,))
+    for i in range(30):
+        one.update(k[i], v[i])
+        batched.update(k[i : i + 1], v[i : i + 1])
+    torch.testing.assert_close(one.weight, batched.weight[0], atol=1e-12, rtol=0)
+    torch.testing.assert_close(one.p, batched.p[0], atol=1e-12, rtol=0)
+    torch.testing.assert_close(one.weight, ridge_weights(k, v, 0.3), atol=1e-10, rtol=0)
+    assert one.count == 30
+
+
 def test_batch_is_the_ridge_minimizer():
     g = torch.Generator().manual_seed(1)
     k, v = (

@@ -85,6 +85,14 @@ class IncrementalRidge:
             raise ValueError(
                 f"expected k (..., {self.key_dim}) and v (..., {self.value_dim}), got {tuple(k.shape)} and {tuple(v.shape)}"
             )
+        if self.p.dim() == 2:  # no batch dims: rank-one updates in place, no D×D temporaries
+            u = self.p @ k  # (D,) = P k
+            gain = u / (1.0 + k @ u)  # (D,) = P_new k
+            residual = v - k @ self.weight  # (M,)
+            self.p.addr_(u, gain, alpha=-1.0)
+            self.weight.addr_(gain, residual)
+            self.count += 1
+            return
         u = (self.p @ k.unsqueeze(-1)).squeeze(-1)  # (..., D) = P k
         denom = 1.0 + (k * u).sum(-1, keepdim=True)  # (..., 1)
         self.p = self.p - u.unsqueeze(-1) * u.unsqueeze(-2) / denom.unsqueeze(-1)
