@@ -113,6 +113,24 @@ def test_dqn_tiny_run():
         DQNConfig(batch_size=0)
 
 
+def test_dqn_evaluate_side_by_side_equals_one_by_one():
+    from deltalab.rl.dqn import QNetwork, evaluate
+
+    torch.manual_seed(0)
+    q = QNetwork(4, 2, 8)
+    batched = evaluate("CartPole-v1", q, 3, seed=5)
+    for i in range(3):  # episode i is reset with seed 5 + i and played greedily
+        env, ret, done = gym.make("CartPole-v1"), 0.0, False
+        obs, _ = env.reset(seed=5 + i)
+        while not done:
+            with torch.no_grad():
+                obs, r, terminated, truncated, _ = env.step(int(q(torch.as_tensor(obs)).argmax()))
+            ret, done = ret + r, terminated or truncated
+        assert batched[i] == ret
+    with pytest.raises(ValueError, match="max_grad_norm"):
+        DQNConfig(max_grad_norm=0.0)
+
+
 def test_reinforce_tiny_run_and_gradients():
     policy, value, log = train_reinforce(
         "CartPole-v1", ReinforceConfig(updates=2, episodes_per_batch=2), seed=0
