@@ -20,6 +20,10 @@ from deltalab.lab import Bar, Context, experiment
 from deltalab.lab.plot import plt
 from deltalab.train.tune import Uniform, cross_val_score, tune
 
+REPEATS, FOLDS = 10, 3
+"""Repeats of the whole comparison (new folds and random draws each) and CV folds: the claim asks for
+≥ 5 repeats and k-fold selection, checked in tests/test_random_search.py (fixed by construction)."""
+
 SPACE = {
     "lr": Uniform(1e-3, 30.0, log=True),
     "init_std": Uniform(0.0, 1e-3),
@@ -65,12 +69,14 @@ def accuracy_of(w: torch.Tensor, data: tuple[torch.Tensor, torch.Tensor]) -> flo
 )
 def random_search(ctx: Context):
     """`deltalab run random-search` — claim random-search. 16 trials each (grid: 2 levels per
-    hyperparameter), 3-fold CV on the digits training split scores every trial; 5 repeats (new
-    folds and random draws each). Expected: the mean over repeats of random's best CV accuracy ≥
-    grid's (and the test accuracy of the selected settings, trained on the whole training split,
-    reported). Quick profile: ~6 s."""
+    hyperparameter), 3-fold CV on the digits training split scores every trial; 10 repeats (new
+    folds and random draws each; 5 left the mean difference at +0.55 points at seed 1). Expected:
+    the mean over repeats of random's best CV accuracy ≥ grid's (measured +0.89, +0.81, +0.85,
+    +0.73, +0.93 points at seeds 0-4, random ahead or tied in 9 or 10 of the 10 repeats); the test
+    accuracy of the selected settings, trained on the whole training split, reported. Quick
+    profile: ~10 s."""
     d = load_digits()
-    n_trials, repeats, folds, steps = ctx.pick(16, 81), ctx.pick(5, 10), 3, 40
+    n_trials, repeats, folds, steps = ctx.pick(16, 81), REPEATS, FOLDS, 40
     best_r, best_g, test_r, test_g, curves = [], [], [], [], []
     for rep in range(repeats):
         seed = ctx.seed * 1000 + rep
@@ -127,7 +133,7 @@ def random_search(ctx: Context):
         "repeats": repeats,
         "folds": folds,
     }
-    bars = [Bar("random_minus_grid_cv", ">=", 0.0), Bar("repeats", ">=", 5), Bar("folds", ">=", 2)]
+    bars = [Bar("random_minus_grid_cv", ">=", 0.0)]
     return ctx.result(
         metrics,
         bars,
