@@ -7,11 +7,11 @@ import torch
 
 from deltalab.data import load_digits
 from deltalab.eval.adversarial import accuracy_under_attack, fgsm, iterative_fgsm
-from deltalab.experiments.convnets import fit
 from deltalab.lab import Bar, Context, experiment
 from deltalab.lab.plot import plt
 from deltalab.models.cnn import CNN
 from deltalab.models.mlp import MLP
+from deltalab.train import TrainConfig, Trainer
 
 
 @experiment(
@@ -20,28 +20,50 @@ from deltalab.models.mlp import MLP
     claim="small sign-of-gradient (FGSM) perturbations fool linear classifiers and CNNs alike",
 )
 def adversarial(ctx: Context):
-    """`deltalab run adversarial` — claim adversarial. Expected: on digits (pixels in [0, 1]) FGSM drives
-    the test accuracy of both a softmax-regression classifier and a CNN below 20% at some ε ≤ 0.2
-    (measured: 7% for the linear model and 14% for the CNN at ε = 0.2; first below 20% at ε = 0.18
-    and 0.2). Accuracy-vs-ε curves (FGSM and 10-step iterated FGSM) and perturbed images are shown.
-    Quick profile: ~11 s."""
+    """`deltalab run adversarial` — claim adversarial. Expected: on digits (pixels in [0, 1], adversarial
+    images clamped to [0, 1]) FGSM on the cross-entropy loss drives the test accuracy of both a
+    softmax-regression classifier and a CNN (clean 94–95% and 99%) below 20% at some ε ≤ 0.2, on
+    a grid of ε every 0.01 up to 0.2 (never beyond the bar's ε). Measured seeds 0–4, accuracy at
+    ε = 0.2 (the curve's minimum): linear 0.069 / 0.073 / 0.071 / 0.076 / 0.078 (first below 20%
+    at ε = 0.17), CNN 0.142 / 0.109 / 0.107 / 0.156 / 0.113 (first below 20% at ε = 0.18–0.19).
+    The attack is not blunted by gradient masking: no test image has a zero input gradient, and
+    the float64 attack gives the same curve within 0.5 point. Accuracy-vs-ε curves (FGSM, and
+    10-step iterated FGSM every 0.02) and perturbed images are shown. Quick profile: ~11 s."""
     d = load_digits(images=True)
     epochs = ctx.pick(quick=10, full=30)
+    torch.manual_seed(ctx.seed)  # the initial weights follow the seed
     models = {"softmax regression": MLP(64, [], 10), "CNN": CNN((1, 8, 8), 10, (32, 64))}
-    eps = [round(0.02 * i, 2) for i in range(11)]
+    # ε every 0.01 up to the bar's 0.2 (never beyond): the curve shows where each model crosses 20%.
+    eps = [round(0.01 * i, 2) for i in range(21)]
+    eps_iter = eps[::2]
     curves, curves_iter, clean = {}, {}, {}
     for k, (name, model) in enumerate(models.items()):
-        tr = fit(model, d.x_train, d.y_train, ctx, epochs, lr=1e-2 if k == 0 else 3e-3, seed=k)
+        tr = Trainer(
+            model,
+            TrainConfig(
+                epochs=epochs,
+                batch_size=64,
+                lr=1e-2 if k == 0 else 3e-3,
+                seed=ctx.seed + k,
+                device=ctx.device,
+            ),
+        )
+        tr.fit((d.x_train, d.y_train))
         clean[name] = tr.evaluate((d.x_test, d.y_test), prefix="")["acc"]
         curves[name] = accuracy_under_attack(model, d.x_test, d.y_test, eps, fgsm)
-        curves_iter[name] = accuracy_under_attack(model, d.x_test, d.y_test, eps, iterative_fgsm, steps=10)
+        # The 10-step attack is shown on every other ε only (it costs 10 gradients per point).
+        curves_iter[name] = accuracy_under_attack(
+            model, d.x_test, d.y_test, eps_iter, iterative_fgsm, steps=10
+        )
         ctx.series(f"fgsm_{name}", {"eps": eps, "acc": curves[name]})
         ctx.log(f"{name}: clean {clean[name]:.3f}, FGSM {[round(a, 2) for a in curves[name]]}")
 
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     for name in models:
         (line,) = ax.plot(eps, curves[name], "o-", label=f"{name}, FGSM")
-        ax.plot(eps, curves_iter[name], "s--", color=line.get_color(), label=f"{name}, iterated (10 steps)")
+        ax.plot(
+            eps_iter, curves_iter[name], "s--", color=line.get_color(), label=f"{name}, iterated (10 steps)"
+        )
     ax.axhline(0.2, color="k", lw=1, ls=":")
     ax.set(xlabel="ε (L∞, pixels in [0, 1])", ylabel="test accuracy", title="Accuracy under attack")
     ax.legend(fontsize=8)
@@ -67,8 +89,9 @@ def adversarial(ctx: Context):
     for name, key in (("softmax regression", "linear"), ("CNN", "cnn")):
         metrics[f"clean_acc_{key}"] = clean[name]
         metrics[f"min_fgsm_acc_{key}"] = min(curves[name])
-        metrics[f"fgsm_acc_{key}_eps0.1"] = curves[name][5]
-        metrics[f"ifgsm_acc_{key}_eps0.1"] = curves_iter[name][5]
+        metrics[f"fgsm_acc_{key}_eps0.1"] = curves[name][eps.index(0.1)]
+        metrics[f"fgsm_acc_{key}_eps0.2"] = curves[name][eps.index(0.2)]
+        metrics[f"ifgsm_acc_{key}_eps0.1"] = curves_iter[name][eps_iter.index(0.1)]
         below = [e for e, a in zip(eps, curves[name]) if a < 0.2]
         metrics[f"eps_below_20pct_{key}"] = below[0] if below else 1.0
     return ctx.result(
