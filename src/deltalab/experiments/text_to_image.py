@@ -71,9 +71,9 @@ def text_to_image(ctx: Context):
     0.96/0.98; diversity 0.59/0.60, 0.60/0.62, 0.58/0.58; w = 1 (no guidance) only 0.32, 0.29, 0.28
     (seen). Diversity falls with w (seed 0: 0.86 at w = 1, 0.64 at 3, 0.59 at 5, 0.60 at 8). With 12
     samples a prompt (before) seed 0 gave diversity 0.55/0.61. The regression prior against decoding
-    real test-image embeddings (the best any prior could hand the decoder; 12 samples a prompt, seeds
-    0/1): oracle agreement 0.82/0.81, diversity 0.64/0.65 — a diffusion prior could add at most ~0.06
-    diversity and costs thousands of steps; hence regression.
+    real test-image embeddings (the best any prior could hand the decoder; seed 0): oracle agreement
+    0.89, diversity 0.65 — a diffusion prior could add at most ~0.06 diversity and costs thousands of
+    steps; hence regression.
     Full (1500 decoder steps, seed 0): best w = 3, agreement 0.997/0.997, diversity 0.61/0.63, ~120 s.
     Quick: ~45 s CPU including CLIP (300 steps, shared with clip) and the judge when not cached."""
     cfg = TextToImageConfig(decoder_steps=ctx.pick(400, 1500))
