@@ -1,0 +1,30 @@
+"""convnets.fit: the opt-in one-cycle schedule anneals the rate to ~0; the default stays constant."""
+
+from types import SimpleNamespace
+
+import torch
+from torch import nn
+
+from deltalab.experiments.convnets import fit
+
+
+def _data():
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(40, 4, generator=g), torch.randint(0, 3, (40,), generator=g)
+
+
+def test_one_cycle_warms_up_and_anneals_to_zero():
+    x, y = _data()
+    ctx = SimpleNamespace(seed=0, device="cpu")
+    tr = fit(nn.Linear(4, 3), x, y, ctx, epochs=3, lr=0.1, batch_size=8, one_cycle=True)  # type: ignore[arg-type]
+    assert isinstance(tr.scheduler, torch.optim.lr_scheduler.OneCycleLR)
+    # The schedule spans exactly the run: its last annealed rate (~lr/2.5e5) is the last one used.
+    assert tr.scheduler.total_steps == tr.step == 15
+    assert tr.scheduler.optimizer.param_groups[0]["max_lr"] == 0.1
+
+
+def test_default_rate_is_constant():
+    x, y = _data()
+    ctx = SimpleNamespace(seed=0, device="cpu")
+    tr = fit(nn.Linear(4, 3), x, y, ctx, epochs=2, lr=0.1, batch_size=8)  # type: ignore[arg-type]
+    assert tr.scheduler is None and tr.optimizer.param_groups[0]["lr"] == 0.1
