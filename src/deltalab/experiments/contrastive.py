@@ -177,20 +177,31 @@ def simclr(ctx: Context):
 )
 def byol(ctx: Context):
     """`deltalab run byol` — claim byol. BYOL with the same CNN, augmentations and probe as SimCLR;
-    EMA momentum on a cosine ramp 0.95 → 0.99 (see models/ssl/byol.py, departure 2). Expected: the
-    per-dimension std of the normalized encoder output stays > 0.5× its value at initialization
-    (measured ~1.7×) and the few-label probe ≥ 2 points above the random encoder (measured +3.0).
-    Quick profile: ~15 s."""
-    steps = ctx.pick(quick=200, full=1000)
+    EMA momentum on a cosine ramp 0.95 → 0.99 (see models/ssl/byol.py, departure 2); AdamW lr 1e-3,
+    the best of the grid {5e-4, 1e-3, 2e-3, 5e-3} at 200 steps (probe gain, 20 draws: 5e-4
+    +3.4/+1.7 at seeds 2/3; 1e-3 +2.9/+2.7/+3.3/+2.7 at seeds 0-3; 2e-3, the former default,
+    +3.3/+0.9 and 5e-3 +0.7/+0.3 at seeds 0/1; a 0.99 → 0.996 momentum ramp at 2e-3 gave
+    +1.4/+1.3), trained 300 steps (200 left seed 1 at +2.0 in the full claim; 300 gave +3.0 at
+    seed 1 and +3.8 at seed 4). The probe averages 20 draws of 10 labels per class (5 draws left
+    ±1 point of draw noise in the gain). Expected: the per-dimension std of the normalized encoder
+    output stays > 0.5× its value at initialization (measured 1.4-1.9×) and the few-label probe
+    ≥ 2 points above the random encoder; raw pixels (~89.8%) reported beside, not barred (CLAIMS.md
+    bars the random encoder only). Before this change (lr 2e-3, 200 steps, 5 draws) the gain was
+    +2.8 / +0.8 / +3.5 / +3.9 / +3.7 at seeds 0-4. Quick profile: ~25 s idle.
+    """
+    steps, draws = ctx.pick(quick=300, full=1000), 20
     d = load_digits(images=True).to(ctx.device)
     torch.manual_seed(ctx.seed)
     encoder = ConvEncoder().to(ctx.device)
     random_encoder = copy.deepcopy(encoder)
-    metrics = {"probe_random": probe(random_encoder, d, ctx.seed)}
+    metrics = {
+        "probe_random": probe(random_encoder, d, ctx.seed, draws),
+        "probe_pixels": probe(lambda v: v.flatten(1), d, ctx.seed, draws),
+    }
     with torch.no_grad():
         std0 = embedding_std(encoder(d.x_train))
     curve: list[list[float]] = []
-    cfg = BYOLConfig(steps=steps)
+    cfg = BYOLConfig(steps=steps, lr=1e-3)
     model, losses = train_byol(
         encoder,
         d.x_train,
@@ -201,8 +212,9 @@ def byol(ctx: Context):
     )
     ctx.series("byol_loss", losses)
     ctx.series("probe_curve", curve)
-    metrics["probe_byol"] = probe(encoder, d, ctx.seed)
+    metrics["probe_byol"] = probe(encoder, d, ctx.seed, draws)
     metrics["gain_over_random_points"] = 100 * (metrics["probe_byol"] - metrics["probe_random"])
+    metrics["gain_over_pixels_points"] = 100 * (metrics["probe_byol"] - metrics["probe_pixels"])
     with torch.no_grad():
         std1 = embedding_std(encoder(d.x_train))
         z_std = embedding_std(model.online(d.x_train))
@@ -216,20 +228,25 @@ def byol(ctx: Context):
     )
     ctx.series("embedding_std_per_dim_final", std1.tolist())
     ctx.log(
-        f"probe {metrics['probe_byol']:.3f} vs random {metrics['probe_random']:.3f}; std ratio {metrics['embedding_std_ratio']:.2f}"
+        f"probe {metrics['probe_byol']:.3f} vs random {metrics['probe_random']:.3f}, pixels "
+        f"{metrics['probe_pixels']:.3f}; std ratio {metrics['embedding_std_ratio']:.2f}"
     )
     embedding_figure(
         ctx,
         {"BYOL": encoder, "random encoder": random_encoder},
         d,
         curve,
-        {"random encoder": metrics["probe_random"]},
+        {"random encoder": metrics["probe_random"], "raw pixels": metrics["probe_pixels"]},
     )
     collapse_figure(ctx, std0, std1, "BYOL")
     return ctx.result(
         metrics,
         [Bar("embedding_std_ratio", ">", 0.5), Bar("gain_over_random_points", ">=", 2.0)],
         bar="per-dimension std of the normalized embedding stays > 0.5x its initial value; few-label probe >= 2 "
-        "points above the random encoder",
-        config={**cfg.__dict__, "encoder": "ConvEncoder(32, 128)"},
+        "points above the random encoder (raw pixels reported beside)",
+        config={
+            **cfg.__dict__,
+            "encoder": "ConvEncoder(32, 128)",
+            "probe": f"10 labels/class x {draws} draws",
+        },
     )
