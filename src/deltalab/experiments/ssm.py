@@ -78,10 +78,11 @@ class _RNNClassifier(nn.Module):
 
 
 def _train_classifier(
-    model: nn.Module, steps: int, T: int, shown: int, seed: int, device: str
+    model: nn.Module, steps: int, T: int, shown: int, seed: int, device: str, lr: float
 ) -> list[float]:
+    """AdamW (clip 1) on remember-first batches of 32; returns the training losses."""
     g = torch.Generator().manual_seed(seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr)
     losses = []
     for _ in range(steps):
         b = remember_first(32, T, shown=shown, generator=g)
@@ -105,9 +106,15 @@ def ssm(ctx: Context):
     """`deltalab run ssm` — claim ssm. Expected: squaring, diagonal (Vandermonde) and closed-form
     (A = aI + b·ppᵀ, spectrum in (−1, 1)) kernels equal the recurrence to 1e-5 (measured ~1e-14), FFT
     conv equals the scan; an S4D layer (H = 8, N = 8, batch 1) forward by FFT ≥ 10× faster than the
-    scan at L = 4096 (measured ~38× under load; bar on the median ratio); the long-range task (recall a class shown
-    in the first 250 of 500 steps, chance 25%): S4D ≥ 90%, a tanh RNN of similar size at equal steps
-    ≤ 40% (measured 100% vs 24%). Quick profile: ~17 s.
+    scan at L = 4096 (measured 22-200× under load; bar on the median ratio); the long-range task
+    (recall a class shown in the first 250 of 500 steps, chance 25%): S4D ≥ 90%, a tanh RNN of
+    similar size at equal steps ≤ 40%, each arm at its best validation rate from one shared grid
+    3e-3..1e-1. Measured at seeds 0-4: S4D 100% at every seed (every rate at seed 0); the tuned RNN 23.7%,
+    23.4%, 50.8%, 25.2%, 77.0% — it FAILS the ≤ 40% bar at seeds 2 and 4 (rates 3e-2 and 1e-2; seed 4
+    fails at the old fixed rate 1e-2 as well). The class is on the input for 250 steps, long enough
+    for a tanh RNN to settle into a class-dependent state at some seeds; a one-step cue (shown = 1)
+    defeats the RNN but also S4D at 100 steps (22.8% at seed 2), so the task needs redesigning, not
+    the baseline weakening. Quick profile: ~30 s.
     """
     err = kernel_agreement(ctx.seed)
     ctx.log(f"kernel errors {err}")
@@ -117,19 +124,32 @@ def ssm(ctx: Context):
     ctx.log(f"FFT/scan at L=4096: {ratio_4096:.4f}")
 
     T, shown, steps = 500, 250, ctx.pick(quick=100, full=300)
+    # one shared rate grid; each arm keeps its rate with the lowest validation cross-entropy (a
+    # diverged run scores inf), and the held-out test set scores only the two picks
+    grid = [3e-3, 1e-2, 3e-2, 1e-1]
+    val = remember_first(500, T, shown=shown, generator=torch.Generator().manual_seed(ctx.seed + 2))
     test = remember_first(1000, T, shown=shown, generator=torch.Generator().manual_seed(ctx.seed + 1))
-    acc, curves = {}, {}
+    acc, curves, picked = {}, {}, {}
     for name, build in (
         ("s4d", lambda: S4DModel(5, 4, d_model=16, d_state=16, n_layers=1)),
         ("rnn", lambda: _RNNClassifier(5, 32, 4)),
     ):
-        torch.manual_seed(ctx.seed)
-        model = build().to(ctx.device)
-        curves[name] = _train_classifier(model, steps, T, shown, ctx.seed, ctx.device)
+        best = (float("inf"), None, None, None)
+        for lr in grid:
+            torch.manual_seed(ctx.seed)
+            model = build().to(ctx.device)
+            losses = _train_classifier(model, steps, T, shown, ctx.seed, ctx.device, lr)
+            with torch.no_grad():
+                v = F.cross_entropy(model(val.x.to(ctx.device)), val.y.to(ctx.device)).item()
+            v = v if np.isfinite(v) else float("inf")
+            ctx.log(f"{name} lr={lr:g}: val CE {v:.4f}")
+            if best[1] is None or v < best[0]:
+                best = (v, lr, model, losses)
+        _, picked[name], model, curves[name] = best
         with torch.no_grad():
             acc[name] = (model(test.x.to(ctx.device)).argmax(-1).cpu() == test.y).float().mean().item()
         ctx.series(f"loss_{name}", curves[name])
-        ctx.log(f"{name}: accuracy {acc[name]:.3f}")
+        ctx.log(f"{name}: lr {picked[name]:g}, test accuracy {acc[name]:.3f}")
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
     axes[0].loglog(lengths, [times[L]["candidate"] for L in lengths], "o-", label="FFT (kernel + conv)")
@@ -137,7 +157,10 @@ def ssm(ctx: Context):
     axes[0].set(xlabel="sequence length L", ylabel="seconds per forward", title="S4D layer, H=8, N=8")
     axes[0].legend()
     for name, c in curves.items():
-        axes[1].plot(np.convolve(c, np.ones(5) / 5, mode="valid"), label=f"{name} (test acc {acc[name]:.2f})")
+        axes[1].plot(
+            np.convolve(c, np.ones(5) / 5, mode="valid"),
+            label=f"{name}, lr {picked[name]:g} (test acc {acc[name]:.2f})",
+        )
     axes[1].set(xlabel="step", ylabel="train loss", title=f"recall a class across {T - shown} steps")
     axes[1].legend()
     ctx.savefig(fig)
@@ -152,6 +175,8 @@ def ssm(ctx: Context):
         "speedup_fft_over_scan_L4096": 1 / ratio_4096,
         "acc_s4d": acc["s4d"],
         "acc_rnn": acc["rnn"],
+        "lr_s4d": picked["s4d"],
+        "lr_rnn": picked["rnn"],
     }
     bars = [
         Bar("err_squaring", "<", 1e-5),
@@ -172,7 +197,9 @@ def ssm(ctx: Context):
             "task_T": T,
             "task_shown": shown,
             "steps": steps,
-            "lr": 1e-2,
+            "lr_grid": grid,
+            "lr_s4d": picked["s4d"],
+            "lr_rnn": picked["rnn"],
             "batch": 32,
         },
     )
