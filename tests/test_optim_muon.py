@@ -42,17 +42,18 @@ def test_newton_schulz_batched_and_bad_shape() -> None:
         newton_schulz(torch.randn(7))
 
 
+@pytest.mark.parametrize("adjust_lr_fn", ["original", "match_rms_adamw"])
 @pytest.mark.parametrize("nesterov", [True, False])
 @pytest.mark.parametrize("weight_decay", [0.0, 0.1])
-def test_muon_matches_torch_step_by_step(nesterov: bool, weight_decay: float) -> None:
+def test_muon_matches_torch_step_by_step(nesterov: bool, weight_decay: float, adjust_lr_fn: str) -> None:
     g = torch.Generator().manual_seed(2)
     init = [torch.randn(*s, generator=g) for s in SHAPES]
     grads = [[torch.randn(*s, generator=g) for s in SHAPES] for _ in range(5)]
     ours_p = [nn.Parameter(w.clone()) for w in init]
     ref_p = [nn.Parameter(w.clone()) for w in init]
     kw = dict(lr=0.02, weight_decay=weight_decay, momentum=0.95, nesterov=nesterov)
-    ours = Muon(ours_p, adjust_lr_fn="original", **kw)
-    ref = torch.optim.Muon(ref_p, adjust_lr_fn="original", **kw)
+    ours = Muon(ours_p, adjust_lr_fn=adjust_lr_fn, **kw)
+    ref = torch.optim.Muon(ref_p, adjust_lr_fn=adjust_lr_fn, **kw)
     for step_grads in grads:
         for p, q, gr in zip(ours_p, ref_p, step_grads):
             p.grad, q.grad = gr.clone(), gr.clone()
