@@ -29,7 +29,8 @@ def bit_error(model: nn.Module, batch: SeqBatch) -> float:
 
 
 def train_copy(model: nn.Module, steps: int, width: int, max_len: int, batch: int, seed: int) -> list[float]:
-    """Adam (lr 1e-2, clip 10) on copy with lengths uniform in 1..max_len; returns the losses."""
+    """Adam (lr 1e-2, clip 10) on copy with one length per batch, uniform in 1..max_len; returns the
+    losses."""
     g = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     losses = []
@@ -52,17 +53,24 @@ def train_copy(model: nn.Module, steps: int, width: int, max_len: int, batch: in
     "copy and generalizes to longer inputs",
 )
 def ntm(ctx: Context):
-    """`deltalab run ntm` — claim ntm. Quick: 4-bit vectors, lengths 1..5, 600 steps of batch 32;
-    expected bit error < 5% on held-out sequences of lengths 1..5 (measured 0.03%); the error at
-    length 10 is reported. Full: 8-bit, lengths 1..10, bit error < 1% and at length 20 below an LSTM
-    of similar size. Quick profile: ~20 s.
+    """`deltalab run ntm` — claim ntm. Quick: 4-bit vectors, lengths 1..5, 600 steps of batch 64
+    (Adam 1e-2, clip 10), 10-wide memory slots; expected bit error < 5% on held-out sequences of
+    lengths 1..5; the error at length 10 is reported. Measured bit error at seeds 0-7: 0, 5e-5, 0,
+    5e-4, 0, 3e-4, 2e-4 and 5.4% at seed 7 (FAILS: a partial solution, 38% at length 10). Training
+    is a lottery at every setting tried: batch 32 with 6-wide slots failed at seeds 2 and 4 (6%, 8%);
+    batch 128, a 16- or 64-unit controller, 800 steps or a cosine-decayed rate each failed at one or
+    two of seeds 0-7 (800 steps broke a solved seed 4: 16%). Full: 8-bit, lengths 1..10, bit error
+    < 1% and at length 20 below an LSTM of similar size. Quick profile: ~25 s.
     """
     width, max_len = ctx.pick(quick=(4, 5), full=(8, 10))
-    steps = ctx.pick(quick=600, full=6000)
-    cfg = NTMConfig(width + 1, width, hidden_size=32, mem_slots=ctx.pick(quick=12, full=24), mem_width=6)
+    steps, batch = ctx.pick(quick=600, full=6000), 64
+    # slot width 10 and batch 64: with 6-wide slots and batch 32, seeds 2 and 4 settled in a partial
+    # solution (bit error 6-8%, still 7% at seed 4 after 1000 steps); 10-wide slots alone, or a
+    # 16-unit controller, only moved the failure to another seed; both together fail only seed 7 of 0-7
+    cfg = NTMConfig(width + 1, width, hidden_size=32, mem_slots=ctx.pick(quick=12, full=24), mem_width=10)
     torch.manual_seed(ctx.seed)
     model = NTM(cfg)
-    losses = train_copy(model, steps, width, max_len, 32, ctx.seed)
+    losses = train_copy(model, steps, width, max_len, batch, ctx.seed)
     ctx.series("loss", losses)
     gt = torch.Generator().manual_seed(ctx.seed + 1)
     err_in = sum(bit_error(model, copy(200, L, width, generator=gt)) for L in range(1, max_len + 1)) / max_len
@@ -74,7 +82,7 @@ def ntm(ctx: Context):
     if not ctx.quick:
         torch.manual_seed(ctx.seed)
         lstm = _LSTMBaseline(width + 1, width, 64)
-        train_copy(lstm, steps, width, max_len, 32, ctx.seed)
+        train_copy(lstm, steps, width, max_len, batch, ctx.seed)
         metrics["bit_error_2x_length_lstm"] = bit_error(lstm, long)
         metrics["lstm_minus_ntm_2x_length"] = metrics["bit_error_2x_length_lstm"] - err_long
         bars = [Bar("bit_error", "<", 0.01), Bar("lstm_minus_ntm_2x_length", ">", 0.0)]
@@ -94,5 +102,5 @@ def ntm(ctx: Context):
             quick="4-bit copy, lengths <= 5: bit error < 5%",
             full="8-bit copy, lengths <= 10: bit error < 1%, and at 2x length below an LSTM of similar size",
         ),
-        config={"width": width, "max_len": max_len, "steps": steps, "batch": 32, "lr": 1e-2, **vars(cfg)},
+        config={"width": width, "max_len": max_len, "steps": steps, "batch": batch, "lr": 1e-2, **vars(cfg)},
     )
