@@ -92,15 +92,29 @@ def autoencoder_pca(ctx: Context):
 )
 def denoising_masking(ctx: Context):
     """`deltalab run denoising-masking` — claim denoising-masking. Three autoencoders of the same size
-    (64 → 128 ReLU → 64 sigmoid, overcomplete) trained alike: plain, Gaussian-noise (σ=0.3) denoising
-    and masking-noise (p=0.3). Expected: each corrupted AE has a higher clean test reconstruction
-    error and a higher few-label linear-probe accuracy (10 labels/class, 5 draws) than the plain AE
-    (measured: probe 89.6 plain, 92.1 noise, 91.0 mask). Quick profile: ~9 s."""
-    steps = ctx.pick(quick=1500, full=5000)
+    (64 → 128 ReLU → 64 sigmoid, overcomplete) trained alike: plain, Gaussian-noise (σ = 0.3)
+    denoising and masking-noise (p = MASK_P) (Vincent et al. 2008/2010 use σ and p of 0.1-0.5).
+    The yardstick is a few-label linear probe on the code (10 labels per class, 20 draws: 5 draws
+    left ±1 point of draw noise), the same fixed regularization for every encoder, raw pixels beside.
+    Bar (CLAIMS.md): probe accuracy ≥ 1 point above the plain AE's, for noise and for masking.
+    The clean reconstruction errors are reported, not barred (CLAIMS.md bars the probe only).
+    Measured (seeds 0-3; probe plain ≈ raw pixels ≈ 90%): noise gain +2.6 / +1.9 / +2.1 / +1.3
+    points, masking gain +1.3 / +0.6 / +0.5 / +0.3 points; clean reconstruction error 5× (noise)
+    and 8-9× (masking) the plain AE's. The masking bar is NOT yet met at every seed (unstable):
+    pixel masking p = 0.1 / 0.2 / 0.4 / 0.5 gave +1.0/+0.9, +1.3/+0.7, +0.4/+0.5, +0.2/+0.1 at
+    seeds 0/1, and 256 hidden units +0.7-1.0; on digits zeroing a pixel of the (mostly zero)
+    background corrupts nothing, so masking is a weak corruption here. Quick profile: ~15 s."""
+    steps, draws, noise_std, mask_p = ctx.pick(quick=1500, full=5000), 20, 0.3, 0.3
     d = load_digits().to(ctx.device)
-    corruptions = {"plain": None, "noise": gaussian_noise(0.3), "mask": masking_noise(0.3)}
+    corruptions = {"plain": None, "noise": gaussian_noise(noise_std), "mask": masking_noise(mask_p)}
     metrics: dict[str, float] = {}
     recons = {}
+
+    def probe(encode) -> float:
+        return few_label_probe(
+            encode, d.x_train, d.y_train, d.x_test, d.y_test, per_class=10, draws=draws, seed=ctx.seed
+        )
+
     for i, (name, corrupt) in enumerate(corruptions.items()):
         torch.manual_seed(ctx.seed)  # same init for the three
         model = Autoencoder(64, 128).to(ctx.device)
@@ -109,15 +123,14 @@ def denoising_masking(ctx: Context):
         with torch.no_grad():
             recons[name] = model(d.x_test[:8])
             metrics[f"recon_{name}"] = float((model(d.x_test) - d.x_test).pow(2).mean())
-        metrics[f"probe_{name}"] = few_label_probe(
-            model.encoder, d.x_train, d.y_train, d.x_test, d.y_test, per_class=10, seed=ctx.seed
-        )
+        metrics[f"probe_{name}"] = probe(model.encoder)
         ctx.log(f"{name}: recon {metrics[f'recon_{name}']:.4f}, probe {metrics[f'probe_{name}']:.3f}")
-    metrics["probe_raw_pixels"] = few_label_probe(
-        lambda v: v, d.x_train, d.y_train, d.x_test, d.y_test, seed=ctx.seed
-    )
+    metrics["probe_raw_pixels"] = probe(lambda v: v)
     for name in ("noise", "mask"):
-        metrics[f"probe_gain_{name}"] = metrics[f"probe_{name}"] - metrics["probe_plain"]
+        metrics[f"probe_gain_{name}_points"] = 100 * (metrics[f"probe_{name}"] - metrics["probe_plain"])
+        metrics[f"gain_over_pixels_{name}_points"] = 100 * (
+            metrics[f"probe_{name}"] - metrics["probe_raw_pixels"]
+        )
         metrics[f"recon_ratio_{name}"] = metrics[f"recon_{name}"] / metrics["recon_plain"]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), gridspec_kw={"width_ratios": [2, 1]})
     rows = [d.x_test[:8], *recons.values()]
@@ -127,23 +140,21 @@ def denoising_masking(ctx: Context):
     )
     axes[0].set(title="test digits; reconstructions: plain, noise, mask (rows)")
     axes[0].axis("off")
-    names = ["plain", "noise", "mask"]
-    axes[1].bar(names, [metrics[f"probe_{n}"] for n in names])
+    names = ["plain", "noise", "mask", "raw_pixels"]
+    axes[1].bar(["plain AE", "noise", "mask", "pixels"], [metrics[f"probe_{n}"] for n in names])
     axes[1].set(ylim=(0.8, 1.0), ylabel="few-label probe accuracy", title="10 labels per class")
     ctx.savefig(fig)
-    bars = [Bar(f"probe_gain_{n}", ">", 0.0) for n in ("noise", "mask")]
-    bars += [Bar(f"recon_ratio_{n}", ">", 1.0) for n in ("noise", "mask")]
     return ctx.result(
         metrics,
-        bars,
-        bar="noise and masking AEs: clean reconstruction error above the plain AE's, and few-label linear "
-        "probe accuracy above the plain AE of the same size",
+        [Bar(f"probe_gain_{n}_points", ">=", 1.0) for n in ("noise", "mask")],
+        bar="few-label linear-probe accuracy >= 1 point above the plain AE of the same size, for noise and for "
+        "masking; raw pixels reported beside",
         config={
             "hidden": 128,
-            "noise_std": 0.3,
-            "mask_p": 0.3,
+            "noise_std": noise_std,
+            "mask_p": mask_p,
             "steps": steps,
-            "probe": "10 labels/class x 5 draws",
+            "probe": f"10 labels/class x {draws} draws",
         },
     )
 
