@@ -252,9 +252,9 @@ def resnet_depth(ctx: Context):
     settles: under a constant rate the eval-mode loss of these batch-normed nets jumped by 3-6× from
     one grid point to the next); every (arm, depth) takes the rate from :data:`RESNET_LR_GRID`
     that gives it the lowest final train loss — the claim's own metric, on the training set.
-    Measured at depth 20, seeds 0–4: plain 0.92 / 1.28 / 0.72 / 0.70 / 0.75 (best rate 0.1 at every
-    seed), residual 0.075 / 0.114 / 0.085 / 0.087 / 0.111 (best 0.03), plain/residual 12.3 / 11.2 /
-    8.5 / 8.0 / 6.8. (One shared untuned constant 0.05 gave ratios 2.4–35.) Depth 8 is in the full
+    Measured at depth 20, seeds 0–4: plain 0.92 / 1.28 / 0.72 / 0.70 / 0.75 (best rate 0.1),
+    residual 0.075 / 0.114 / 0.085 / 0.087 / 0.111 (best 0.03), plain/residual 12.3 / 11.2 / 8.5 /
+    8.0 / 6.8; seeds 5–7: 15.6 / 12.0 / 8.6 (plain's best 0.03; no chosen rate at the grid's edge). (One shared untuned constant 0.05 gave ratios 2.4–35.) Depth 8 is in the full
     profile only, to keep the quick one at 8 runs. Quick profile: ~16 s (4 rates × 2 arms)."""
     d = load_digits(images=True)
     depths = ctx.pick(quick=[20], full=[8, 20, 32, 56])
