@@ -214,3 +214,35 @@ def test_report_rejects_what_is_not_a_result(tmp_path, capsys, content, msg):
     assert main(["report", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert msg in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_group_members_share_one_process_and_cached_leaves_rng_alone(tmp_path):
+    """Claims of a group run in one process per seed; ctx.cached restores the RNG it built under."""
+    import torch
+
+    from deltalab.lab.runner import _bundles, select
+
+    before = set(EXPERIMENTS.names())
+
+    @experiment(id="zz-a", chapter="G", title="a", claim="c", group="zz")
+    def _a(ctx):
+        ctx.cached(("zz-part",), lambda: torch.randn(1000))
+        return ctx.result({"m": float(torch.rand(1))}, [Bar("m", ">=", 0.0)], bar="m >= 0")
+
+    @experiment(id="zz-mid", chapter="G", title="mid", claim="c")
+    def _mid(ctx):
+        return ctx.result({"m": 1.0}, [Bar("m", ">=", 0.0)], bar="m >= 0")
+
+    @experiment(id="zz-b", chapter="G", title="b", claim="c", group="zz")
+    def _b(ctx):
+        ctx.cached(("zz-part",), lambda: torch.randn(1000))
+        return ctx.result({"m": float(torch.rand(1))}, [Bar("m", ">=", 0.0)], bar="m >= 0")
+
+    try:
+        assert _bundles(select(["zz-a", "zz-mid", "zz-b"])) == [["zz-a", "zz-b"], ["zz-mid"]]
+        doc = run(["zz-a", "zz-b"], out=tmp_path / "r", seeds=1, verbose=False, jobs=1)
+        a, b = (c["metrics"]["m"] for c in doc["claims"])
+        assert a == b  # b reused the part and still drew what a drew after building it
+    finally:
+        for k in set(EXPERIMENTS.names()) - before:
+            del EXPERIMENTS._entries[k]

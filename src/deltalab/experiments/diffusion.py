@@ -77,6 +77,7 @@ def closed_form_vs_iterated(schedule: NoiseSchedule, seed: int, n: int = 4000) -
     "q(x_t given x_0) in closed form",
     expected="fail",
     fails_in=("quick",),
+    group="pixel-ddpm",
     reason="quick budget: 600 U-Net steps (EMA, warm-up + cosine lr, log-normal t) give 56% judge-confident "
     "digits (bar 70%; full, 2000 steps: 81%); 2-D SW/floor 2.15x (bar 2x; 1.8-2.2x over streams; full 1.63x)",
 )
@@ -216,6 +217,7 @@ def _median_time(fn, repeats: int = 3) -> float:
     chapter="G",
     title="Latent diffusion samples faster at similar quality",
     claim="diffusing in an autoencoder's latent space samples faster at similar quality",
+    group="pixel-ddpm",
 )
 def latent_diffusion(ctx: Context):
     """`deltalab run latent-diffusion` — claim latent-diffusion. Expected: at equal DDIM steps (50),

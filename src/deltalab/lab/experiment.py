@@ -55,6 +55,9 @@ class ExperimentSpec:
     reason: str = ""
     fails_in: tuple[str, ...] = PROFILES
     """the profiles an ``expected="fail"`` applies to (the others are expected to pass)"""
+    group: str = ""
+    """claims of one group run one after the other in one process at each seed, so that what they
+    share through ``ctx.cached`` is built once per seed (e.g. ddpm's U-Net, reused by latent-diffusion)"""
 
     def expected_for(self, profile: str) -> str:
         """The verdict this claim is expected to reach in ``profile``."""
@@ -76,13 +79,15 @@ def experiment(
     expected: str = "pass",
     reason: str = "",
     fails_in: tuple[str, ...] = PROFILES,
+    group: str = "",
 ) -> Callable[[Callable[[Context], Result]], Callable[[Context], Result]]:
     """Register an experiment under ``id`` (default: the function name with ``_`` → ``-``).
 
     ``expected="fail"`` (with a one-line ``reason``) marks a claim that honestly does not clear its
     bar here; the run is then green when the measured verdict is ``fail`` and red when it passes.
     ``fails_in=("quick",)`` limits that to the quick profile, for a claim whose full profile was
-    measured to clear the bar that the quick budget cannot.
+    measured to clear the bar that the quick budget cannot. ``group`` names claims that share
+    trained parts through ``ctx.cached``: the runner keeps a group's claims of one seed in one process.
     """
     if chapter not in CHAPTERS:
         raise ValueError(f"chapter must be one of {''.join(CHAPTERS)}, got {chapter!r}")
@@ -96,7 +101,7 @@ def experiment(
     def wrap(fn: Callable[[Context], Result]) -> Callable[[Context], Result]:
         name = id or fn.__name__.replace("_", "-")
         EXPERIMENTS.add(
-            name, ExperimentSpec(name, chapter, title, claim, fn, expected, reason, tuple(fails_in))
+            name, ExperimentSpec(name, chapter, title, claim, fn, expected, reason, tuple(fails_in), group)
         )
         return fn
 
@@ -156,10 +161,20 @@ class Context:
         self.series_data[name] = data
 
     def cached(self, key: tuple[Any, ...], build: Callable[[], T]) -> T:
-        """``build()`` once per process and key (trained judges, pretrained nets) within a run."""
+        """``build()`` once per process, key, profile, seed and device (pretrained nets) within a run.
+
+        ``build`` runs with the global RNG states (torch, NumPy, Python) saved and restored, so a
+        claim draws the same numbers after this call whether the part was built now or reused.
+        """
         full_key = (*key, self.profile, self.seed, self.device)
         if full_key not in _RUN_CACHE:
-            _RUN_CACHE[full_key] = build()
+            from deltalab.train.seed import rng_state, set_rng_state
+
+            saved = rng_state()
+            try:
+                _RUN_CACHE[full_key] = build()
+            finally:
+                set_rng_state(saved)
         return _RUN_CACHE[full_key]
 
     def result(self, metrics: dict[str, Any], bars: list[Any], bar: str, **kw: Any) -> Result:

@@ -285,9 +285,12 @@ def run(
         if verbose:
             print(msg, file=sys.stderr, flush=True)
 
-    # Seed-major order: a process then runs the claims of one seed in turn, which is what
-    # ctx.cached shares within (never across seeds).
-    tasks = [(s.id, sd) for sd in seed_list for s in specs]
+    # Seed-major order; the claims of one group (``@experiment(group=...)``) and seed form one task,
+    # run in one process, so that what they share through ctx.cached is built once per seed (it is
+    # never shared across seeds).
+    bundles = _bundles(specs)
+    tasks = [(ids, sd) for sd in seed_list for ids in bundles]
+    n_runs = len(specs) * len(seed_list)
     jobs = min(jobs, len(tasks))
     by_claim: dict[str, list[dict[str, Any]]] = {s.id: [] for s in specs}
     claims: dict[str, dict[str, Any]] = {}
@@ -307,7 +310,7 @@ def run(
             for v in ("pass", "fail", "error")
         }
         say(
-            f"[{n}/{len(tasks)}] {rec['id']} seed {sd}: {rec['verdict']} {rec['seconds']:.1f} s"
+            f"[{n}/{n_runs}] {rec['id']} seed {sd}: {rec['verdict']} {rec['seconds']:.1f} s"
             f"  | pass {tally['pass']} fail {tally['fail']} error {tally['error']}"
             f"  | elapsed {time.perf_counter() - t0:.0f} s"
         )
@@ -322,20 +325,22 @@ def run(
 
     try:
         if jobs == 1:
-            for sid, sd in tasks:
-                say(f"-> {sid} seed {sd} ({EXPERIMENTS.get(sid).title})")
-                done(run_one(sid, profile, sd, device, str(seed_dir(sd)), timeout, verbose, threads))
+            for ids, sd in tasks:
+                for sid in ids:
+                    say(f"-> {sid} seed {sd} ({EXPERIMENTS.get(sid).title})")
+                    done(run_one(sid, profile, sd, device, str(seed_dir(sd)), timeout, verbose, threads))
         else:
             with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
-                pending: set[Future[dict[str, Any]]] = {
-                    pool.submit(run_one, sid, profile, sd, device, str(seed_dir(sd)), timeout, False, threads)
-                    for sid, sd in tasks
+                pending: set[Future[list[dict[str, Any]]]] = {
+                    pool.submit(run_bundle, ids, profile, sd, device, str(seed_dir(sd)), timeout, threads)
+                    for ids, sd in tasks
                 }
                 try:
                     while pending:
                         finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                         for f in finished:
-                            done(f.result())
+                            for rec in f.result():
+                                done(rec)
                 except BaseException:
                     for f in pending:
                         f.cancel()
@@ -363,6 +368,28 @@ def run(
     doc["out"] = str(out_path)
     say(f"report: {out_path / 'report.html'}")
     return doc
+
+
+def _bundles(specs: list[ExperimentSpec]) -> list[list[str]]:
+    """Claim ids in run order, a group's members together (at its first member's place)."""
+    out: list[list[str]] = []
+    seen: dict[str, list[str]] = {}
+    for s in specs:
+        if not s.group:
+            out.append([s.id])
+        elif s.group in seen:
+            seen[s.group].append(s.id)
+        else:
+            seen[s.group] = [s.id]
+            out.append(seen[s.group])
+    return out
+
+
+def run_bundle(
+    ids: list[str], profile: str, seed: int, device: str, out_dir: str, timeout: float, threads: int
+) -> list[dict[str, Any]]:
+    """``run_one`` for each claim of a bundle, in order, in this process (a pool worker's task)."""
+    return [run_one(i, profile, seed, device, out_dir, timeout, False, threads) for i in ids]
 
 
 def _replace(staging: Path, out_path: Path) -> None:
