@@ -249,7 +249,9 @@ def muon(ctx: Context) -> Any:
     recall answers 0.17–0.20 / 0.34–0.47). Newton–Schulz runs in fp32 (no native bf16 on every CPU
     of this kind). Measured ratio Muon/AdamW, seeds 0–4: MLP 0.67 0.65 0.69 0.64 0.62; CNN 0.67
     0.46 0.61 0.60 0.42; transformer 0.77 0.78 0.75 0.84 0.81. Best rates: AdamW 0.01 / 0.01–0.03
-    / 0.003, Muon 0.03 / 0.03 / 0.01, never at the grid's edge. Quick profile: ~25 s (1 thread)."""
+    / 0.003, Muon 0.03 / 0.03 / 0.01, never at the grid's edge. The full profile uses a finer grid
+    (nine rates) and 200 transformer steps (seed 0: CNN 0.55, transformer 0.60, train accuracy ≤ 0.99
+    and ≤ 0.73). Quick profile: ~35 s (1 thread, shared host; 150–240 s under a load of ~17)."""
     grid = ctx.pick(
         quick=[1e-3, 3e-3, 1e-2, 3e-2, 1e-1], full=[round(10 ** (k / 4 - 3), 5) for k in range(9)]
     )
@@ -265,7 +267,7 @@ def muon(ctx: Context) -> Any:
             SeqBatch(m1d.x_train, m1d.y_train),
             class_loss,
             class_acc,
-            ctx.pick(quick=150, full=300),
+            150,  # at 300 steps Muon's train accuracy reaches 0.96 (seed 0): near memorized
             128,
         ),
         "cnn": (SmallCNN, SeqBatch(dig.x_train, dig.y_train), class_loss, class_acc, 50, 64),
