@@ -111,3 +111,22 @@ def test_benchmarks_run_tiny() -> None:
     assert r.candidate > 0 and r.baseline > 0
     r = lstm_cell_at(T=3, batch=2, hidden=4, repeats=2)
     assert r.candidate > 0 and r.baseline > 0
+
+
+def test_remember_first_noise_option() -> None:
+    from deltalab.data.seq_extra import remember_first
+
+    clean = remember_first(64, 40, shown=10, generator=torch.Generator().manual_seed(3))
+    same = remember_first(64, 40, shown=10, generator=torch.Generator().manual_seed(3), noise=0.0)
+    torch.testing.assert_close(clean.x, same.x)  # noise 0 draws nothing extra: default unchanged
+    torch.testing.assert_close(clean.y, same.y)
+    noisy = remember_first(64, 40, shown=10, generator=torch.Generator().manual_seed(3), noise=2.0)
+    assert torch.equal(noisy.y, clean.y) and noisy.x.shape == clean.x.shape == (64, 40, 5)
+    d = noisy.x - clean.x
+    assert torch.equal(d[:, :, 4], torch.zeros(64, 40))  # the query channel stays clean
+    assert torch.equal(d[:, -1], torch.zeros(64, 5))  # the query step carries no noise
+    assert 1.8 < d[:, :-1, :4].std().item() < 2.2  # noise everywhere else, cue and gap alike
+    # the cue is recoverable by summing the shown steps: the mean picks the class
+    assert (noisy.x[:, :10, :4].mean(1).argmax(-1) == noisy.y).float().mean() > 0.5
+    with pytest.raises(ValueError, match="noise"):
+        remember_first(2, 10, noise=-1.0)
