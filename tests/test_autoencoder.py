@@ -52,10 +52,36 @@ def test_masking_noise_zeroes_about_p():
     assert abs((out == 0).float().mean().item() - 0.3) < 0.02
 
 
+def test_masking_noise_with_a_fill_sets_about_p_to_it():
+    x = torch.zeros(200, 50)
+    out = masking_noise(0.3, fill=0.5)(x, torch.Generator().manual_seed(0))
+    assert abs((out == 0.5).float().mean().item() - 0.3) < 0.02 and set(out.unique().tolist()) == {0.0, 0.5}
+
+
+def test_emphasis_weighs_only_the_kept_inputs_and_is_a_no_op_at_one():
+    # a corruption that changes nothing: every input is "kept", so kept_weight 0 leaves a zero loss
+    x = torch.rand(32, 8)
+    torch.manual_seed(0)
+    model = Autoencoder(8, 4)
+    losses = train_autoencoder(
+        model, x, AETrainConfig(steps=2, batch_size=8), lambda v, g: v, kept_weight=0.0
+    )
+    assert losses == [0.0, 0.0]
+    runs = []
+    for w in (None, 1.0):  # the default and kept_weight=1 train identically
+        torch.manual_seed(0)
+        m = Autoencoder(8, 4)
+        kw = {} if w is None else {"kept_weight": w}
+        runs.append(train_autoencoder(m, x, AETrainConfig(steps=5, batch_size=8), masking_noise(0.3), **kw))
+    assert runs[0] == runs[1]
+
+
 def test_bad_values_raise_with_the_value():
     with pytest.raises(ValueError, match="9"):
         LinearAutoencoder(8, 9)
     with pytest.raises(ValueError, match="1.5"):
         masking_noise(1.5)
+    with pytest.raises(ValueError, match="2"):
+        train_autoencoder(Autoencoder(4, 2), torch.rand(4, 4), AETrainConfig(steps=1), kept_weight=2.0)
     with pytest.raises(ValueError, match="-1"):
         purification_closed_form(torch.randn(3, 3), -1)

@@ -6,7 +6,9 @@
   Autoencoders", arXiv:1901.08168) the minimizers become symmetric, W₁ = W₂ᵀ.
 - Denoising AE — Vincent et al., "Extracting and Composing Robust Features with Denoising
   Autoencoders" (ICML 2008): reconstruct the clean x from a corrupted x̃ (Gaussian noise, or
-  masking noise that zeroes a random fraction of the inputs), L = ‖x − g(f(x̃))‖².
+  masking noise that zeroes a random fraction of the inputs), L = ‖x − g(f(x̃))‖². Optional
+  emphasized denoising and a non-zero mask value (Vincent et al., "Stacked Denoising Autoencoders",
+  JMLR 2010, §4.3): the error on the inputs the corruption left unchanged weighs β < 1.
 
 Shapes: N examples, D input size, K bottleneck / hidden size.
 
@@ -58,11 +60,13 @@ def gaussian_noise(std: float) -> Callable[[torch.Tensor, torch.Generator], torc
     return lambda x, g: x + std * torch.randn(x.shape, generator=g).to(x)
 
 
-def masking_noise(p: float) -> Callable[[torch.Tensor, torch.Generator], torch.Tensor]:
-    """Corruption that zeroes each input independently with probability p."""
+def masking_noise(p: float, fill: float = 0.0) -> Callable[[torch.Tensor, torch.Generator], torch.Tensor]:
+    """Corruption that sets each input independently with probability p to ``fill`` (0: zeroes it)."""
     if not 0 <= p < 1:
         raise ValueError(f"p must be in [0, 1), got {p}")
-    return lambda x, g: x * (torch.rand(x.shape, generator=g) >= p).to(x)
+    if fill == 0.0:
+        return lambda x, g: x * (torch.rand(x.shape, generator=g) >= p).to(x)
+    return lambda x, g: torch.where(torch.rand(x.shape, generator=g).to(x.device) < p, fill, x)
 
 
 @dataclass
@@ -91,15 +95,26 @@ def train_autoencoder(
     cfg: AETrainConfig,
     corrupt: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
     seed: int = 0,
+    kept_weight: float = 1.0,
 ) -> list[float]:
-    """Minimize ‖x − model(corrupt(x))‖² (mean over pixels) on x (N, D); returns the losses."""
+    """Minimize ‖x − model(corrupt(x))‖² (mean over pixels) on x (N, D); returns the losses.
+
+    ``kept_weight`` < 1 is Vincent et al. 2010's emphasized denoising (§4.3, α = 1, β = kept_weight):
+    the error on inputs the corruption left unchanged weighs β, on changed ones 1 (0.5: "double
+    emphasis"). With Gaussian noise every input changes, so it is the plain loss.
+    """
+    if not 0 <= kept_weight <= 1:
+        raise ValueError(f"kept_weight must be in [0, 1], got {kept_weight}")
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     g = torch.Generator().manual_seed(seed)
     losses = []
     for _ in range(cfg.steps):
         xb = x[torch.randint(0, len(x), (cfg.batch_size,), generator=g).to(x.device)]
         inp = corrupt(xb, g) if corrupt is not None else xb
-        loss = (model(inp) - xb).pow(2).mean()
+        err = (model(inp) - xb).pow(2)
+        if kept_weight != 1.0:
+            err = err * torch.where(inp != xb, 1.0, kept_weight)
+        loss = err.mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
