@@ -153,7 +153,7 @@ def test_early_stopping_restores_best():
     "bad, match",
     [
         ({"epochs": 0}, "epochs"),
-        ({"lr": -1.0}, "lr must be > 0"),
+        ({"lr": -1.0}, "lr must be a finite number > 0"),
         ({"on_nonfinite": "ignore"}, "on_nonfinite"),
         ({"batch_size": 0}, "batch_size"),
     ],
