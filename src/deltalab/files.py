@@ -63,7 +63,9 @@ def check_output_file(path: str | Path, what: str, suffixes: tuple[str, ...] = (
     """
     path = Path(path)
     if path.is_dir():
-        raise ValueError(f"{what} {path} is a folder; give a file path, e.g. {path / ('out' + (suffixes or ('',))[0])}")
+        raise ValueError(
+            f"{what} {path} is a folder; give a file path, e.g. {path / ('out' + (suffixes or ('',))[0])}"
+        )
     if suffixes and path.suffix.lower() not in suffixes:
         raise ValueError(f"{what} {path}: expected a file ending in {' or '.join(suffixes)}")
     existing = path.parent
