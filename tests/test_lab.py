@@ -9,8 +9,9 @@ import pytest
 
 from deltalab.cli import main
 from deltalab.lab import EXPERIMENTS, Bar, Registry, Result, UnknownNameError, experiment
+from deltalab.lab.outdir import OutError
 from deltalab.lab.report import render_html
-from deltalab.lab.runner import OutError, exit_code, run
+from deltalab.lab.runner import exit_code, run
 
 CHECKER = Path(__file__).resolve().parents[2] / "shared" / "tools" / "check-result.py"
 

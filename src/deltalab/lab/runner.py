@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import fnmatch
-import json
 import math
 import os
 import shutil
@@ -33,18 +32,13 @@ from typing import Any
 
 from deltalab.lab.aggregate import aggregate, verdict_label
 from deltalab.lab.experiment import CHAPTERS, EXPERIMENTS, PROFILES, Context, ExperimentSpec
+from deltalab.lab.outdir import RUN_MARKER, check_out
 from deltalab.lab.registry import UnknownNameError
 from deltalab.lab.report import provenance, write_run
 
 SCHEMA = 2
-RUN_MARKER = ".deltalab-run"
-"""an empty file in every run folder: the sign that ``--out`` may replace it"""
 MAX_SEED = 2**32 - 1
 """seeds go to numpy too, which takes 32 bits"""
-
-
-class OutError(ValueError):
-    """``--out`` names a place the runner must not (or cannot) write."""
 
 
 class ClaimTimeout(Exception):
@@ -165,50 +159,6 @@ def _error_fields(ctx: Context, message: str) -> dict[str, Any]:
 
 def _stamp() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
-
-
-def is_run_folder(folder: Path) -> bool:
-    """True for a folder a previous ``deltalab run`` wrote (its marker, or a result.json of ours)."""
-    if (folder / RUN_MARKER).is_file():
-        return True
-    try:
-        doc = json.loads((folder / "result.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(doc, dict) and "schema" in doc and isinstance(doc.get("claims"), list)
-
-
-def check_out(out: str | Path) -> Path:
-    """Where the run folder may go, checked before any work; ``OutError`` (one line) if nowhere.
-
-    Allowed: a path that does not exist yet (under folders only), an empty folder, or a folder a
-    previous run wrote. Refused: the current folder or one of its parents, a file, a non-empty folder
-    of anything else, a place that cannot be written.
-    """
-    out = Path(out)
-    target = out.resolve()
-    cwd = Path.cwd().resolve()
-    if target == cwd or target in cwd.parents:
-        raise OutError(
-            f"--out {out} is the current folder or one of its parents; give a folder of its own, e.g. runs/mine"
-        )
-    existing = target
-    while not existing.exists():
-        existing = existing.parent
-    if existing != target and not existing.is_dir():
-        raise OutError(f"--out {out}: {existing} is a file, so no folder can be made under it")
-    if target.exists():
-        if not target.is_dir():
-            raise OutError(f"--out {out} exists and is a file; give a folder")
-        if any(target.iterdir()) and not is_run_folder(target):
-            raise OutError(
-                f"--out {out} is a folder that `deltalab run` did not write (no result.json); "
-                "refusing to replace it: give a new folder, or empty this one yourself"
-            )
-    writable = target.parent if target.parent.exists() else existing
-    if not os.access(writable, os.W_OK | os.X_OK):
-        raise OutError(f"--out {out}: {writable} is not writable")
-    return out
 
 
 def _check_seeds(seed: Any, seeds: Any) -> list[int]:

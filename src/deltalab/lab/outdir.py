@@ -1,0 +1,64 @@
+"""Where a run folder may go: ``--out`` never replaces anything but a previous run.
+
+Allowed: a path that does not exist yet (under folders only), an empty folder, or a folder a
+previous ``deltalab run`` wrote (it holds the ``.deltalab-run`` marker or a result.json of ours).
+Refused before any work starts, with one line saying what to do: the current folder or one of its
+parents, a file, a path under a file, a non-empty folder of anything else, an unwritable place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+RUN_MARKER = ".deltalab-run"
+"""an empty file in every run folder: the sign that ``--out`` may replace it"""
+
+
+class OutError(ValueError):
+    """``--out`` names a place the runner must not (or cannot) write."""
+
+
+def is_run_folder(folder: Path) -> bool:
+    """True for a folder a previous ``deltalab run`` wrote (its marker, or a result.json of ours)."""
+    if (folder / RUN_MARKER).is_file():
+        return True
+    try:
+        doc = json.loads((folder / "result.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and "schema" in doc and isinstance(doc.get("claims"), list)
+
+
+def check_out(out: str | Path) -> Path:
+    """Where the run folder may go, checked before any work; ``OutError`` (one line) if nowhere.
+
+    Allowed: a path that does not exist yet (under folders only), an empty folder, or a folder a
+    previous run wrote. Refused: the current folder or one of its parents, a file, a non-empty folder
+    of anything else, a place that cannot be written.
+    """
+    out = Path(out)
+    target = out.resolve()
+    cwd = Path.cwd().resolve()
+    if target == cwd or target in cwd.parents:
+        raise OutError(
+            f"--out {out} is the current folder or one of its parents; give a folder of its own, e.g. runs/mine"
+        )
+    existing = target
+    while not existing.exists():
+        existing = existing.parent
+    if existing != target and not existing.is_dir():
+        raise OutError(f"--out {out}: {existing} is a file, so no folder can be made under it")
+    if target.exists():
+        if not target.is_dir():
+            raise OutError(f"--out {out} exists and is a file; give a folder")
+        if any(target.iterdir()) and not is_run_folder(target):
+            raise OutError(
+                f"--out {out} is a folder that `deltalab run` did not write (no result.json); "
+                "refusing to replace it: give a new folder, or empty this one yourself"
+            )
+    writable = target.parent if target.parent.exists() else existing
+    if not os.access(writable, os.W_OK | os.X_OK):
+        raise OutError(f"--out {out}: {writable} is not writable")
+    return out
