@@ -235,7 +235,7 @@ def test_cli_train_checkpoint_resume(tmp_path, capsys):
 
 def test_time_pair_medians_and_ratio_quartiles(monkeypatch):
     """time_pair on a fake clock: the candidate costs 2 ticks, the baseline 1 (3 on odd pairs)."""
-    import deltalab.bench.core as core
+    import deltalab.analysis.timing as core
     from deltalab.bench.trainer import trainer_epoch_fns
 
     clock = [0.0]
@@ -257,6 +257,20 @@ def test_time_pair_medians_and_ratio_quartiles(monkeypatch):
     assert calls[2:4] == ["c", "b"] and calls[4:6] == ["b", "c"]  # interleaved, order alternating
     fast, slow = trainer_epoch_fns(n=128)  # the trainer-overhead pieces run
     fast(), slow()
+
+
+def test_median_seconds_warms_up_and_takes_the_median(monkeypatch):
+    import deltalab.analysis.timing as timing
+
+    clock, costs = [0.0], iter([100.0, 3.0, 1.0, 2.0])  # the warm-up call (100) is not timed
+
+    def fn():
+        clock[0] += next(costs)
+
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: clock[0])
+    assert timing.median_seconds(fn, 3) == 2.0
+    with pytest.raises(ValueError, match="repeats"):
+        timing.median_seconds(fn, 0)
 
 
 def test_cli_bench_contract(tmp_path, capsys):

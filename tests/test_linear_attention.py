@@ -10,6 +10,7 @@ from deltalab.nn.linear_attention import (
     linear_attention,
     linear_attention_step,
     polynomial_feature_map,
+    softmax_attention_materialized,
 )
 
 
@@ -61,3 +62,12 @@ def test_module_and_errors():
         causal_linear_attention(x, x, x, chunk_size=0)
     with pytest.raises(ValueError, match="expected q, k"):
         linear_attention(torch.randn(3, 4), torch.randn(3, 5), torch.randn(3, 2))
+
+
+def test_materialized_softmax_matches_sdpa():
+    torch.manual_seed(0)
+    q, k, v = torch.randn(2, 3, 17, 8), torch.randn(2, 3, 17, 8), torch.randn(2, 3, 17, 5)
+    expected = torch.nn.functional.scaled_dot_product_attention(q, k, v)
+    torch.testing.assert_close(softmax_attention_materialized(q, k, v), expected)
+    with pytest.raises(ValueError, match="equal shape"):
+        softmax_attention_materialized(q, k[..., :4], v)

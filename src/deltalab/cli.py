@@ -390,7 +390,7 @@ def _version() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from deltalab.lab.registry import UnknownNameError
+    from deltalab.registry import UnknownNameError
     from deltalab.train.checkpoint import CheckpointError
     from deltalab.train.trainer import NonFiniteLossError
 

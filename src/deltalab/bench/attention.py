@@ -14,10 +14,9 @@ from torch import nn
 
 from deltalab.analysis.memory import peak_memory
 from deltalab.bench.core import BenchResult, benchmark, time_pair
-from deltalab.experiments.linear_attention import softmax_attention_materialized
 from deltalab.models.transformer import SequenceTransformer, TransformerConfig
 from deltalab.nn.attention import MultiheadAttention
-from deltalab.nn.linear_attention import linear_attention
+from deltalab.nn.linear_attention import linear_attention, softmax_attention_materialized
 from deltalab.nn.ridge_attention import IncrementalRidge
 
 

@@ -8,13 +8,14 @@ alike) and reports the medians and the quartiles of the per-pair ratio.
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from deltalab.lab.registry import Registry
+from deltalab.analysis.timing import time_pair
+from deltalab.registry import Registry
+
+__all__ = ["BENCHMARKS", "BenchResult", "benchmark", "run_benchmarks", "time_pair"]
 
 BENCHMARKS: Registry = Registry("benchmark", package="deltalab.bench")
 
@@ -87,66 +88,13 @@ def benchmark(name: str | None = None, *, goal: float | None, better: str = "low
     return wrap
 
 
-def time_pair(
-    candidate: Callable[[], Any],
-    baseline: Callable[[], Any] | None,
-    *,
-    repeats: int = 20,
-    warmup: int = 3,
-    inner: int = 1,
-    sync: Callable[[], None] | None = None,
-) -> dict[str, Any]:
-    """Interleaved timing: ``warmup`` calls each, then ``repeats`` (candidate, baseline) pairs.
-
-    Each sample runs the callable ``inner`` times. Returns medians (seconds per call) and the
-    25th/75th percentiles of the per-pair ratio.
-    """
-
-    def once(fn: Callable[[], Any]) -> float:
-        if sync:
-            sync()
-        t0 = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        if sync:
-            sync()
-        return (time.perf_counter() - t0) / inner
-
-    for _ in range(warmup):
-        candidate()
-        if baseline is not None:
-            baseline()
-    cs, bs, ratios = [], [], []
-    for i in range(repeats):
-        # alternate which goes first so that neither always sees a warm cache
-        if baseline is not None and i % 2:
-            b = once(baseline)
-            c = once(candidate)
-        else:
-            c = once(candidate)
-            b = once(baseline) if baseline is not None else None
-        cs.append(c)
-        if b is not None:
-            bs.append(b)
-            ratios.append(c / b)
-    out: dict[str, Any] = {
-        "candidate": statistics.median(cs),
-        "baseline": statistics.median(bs) if bs else None,
-        "repeats": repeats,
-    }
-    if ratios:
-        q = statistics.quantiles(ratios, n=4)
-        out.update(ratio_p25=q[0], ratio_p75=q[2])
-    return out
-
-
 def run_benchmarks(
     names: list[str] | None = None, progress: Callable[[str], None] | None = None
 ) -> list[BenchResult]:
     """Run the named benchmarks (globs allowed; all when None), in name order."""
     import fnmatch
 
-    from deltalab.lab.registry import UnknownNameError
+    from deltalab.registry import UnknownNameError
 
     known = BENCHMARKS.names()
     chosen: list[str] = []

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from deltalab.lab.registry import Registry
+from deltalab.registry import Registry
 
 DATASETS: Registry = Registry("data set", package="deltalab.data")
 

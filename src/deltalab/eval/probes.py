@@ -18,6 +18,9 @@ from collections.abc import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
+
+from deltalab.data.base import Split
 
 
 def few_label_indices(y: torch.Tensor, per_class: int, seed: int) -> torch.Tensor:
@@ -96,3 +99,27 @@ def embedding_std(z: torch.Tensor) -> torch.Tensor:
     if z.dim() != 2 or len(z) < 2:
         raise ValueError(f"expected embeddings of shape (N >= 2, D), got {tuple(z.shape)}")
     return F.normalize(z.detach(), dim=1).std(dim=0)
+
+
+def probe(encode: Callable[[torch.Tensor], torch.Tensor], d: Split, seed: int, draws: int = 5) -> float:
+    """Chapter S's yardstick: a linear probe fitted on 10 labels per class of ``d``'s train split,
+    scored on its test split; the mean over ``draws`` draws of the labelled examples."""
+    if isinstance(encode, nn.Module):
+        encode.eval()
+    return few_label_probe(
+        encode, d.x_train, d.y_train, d.x_test, d.y_test, per_class=10, draws=draws, seed=seed
+    )
+
+
+def probe_every(
+    k: int, encoder: nn.Module, d: Split, seed: int, curve: list[list[float]]
+) -> Callable[..., None]:
+    """An ``on_step`` callback that appends (step + 1, probe accuracy with 2 draws) every k steps."""
+
+    def on_step(step: int, _model: nn.Module) -> None:
+        if (step + 1) % k == 0:
+            curve.append([step + 1, probe(encoder, d, seed, draws=2)])
+            if isinstance(encoder, nn.Module):
+                encoder.train()
+
+    return on_step

@@ -8,83 +8,17 @@ network at its random initialization and against raw pixels, probed the same way
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 
 import torch
-from torch import nn
 
 from deltalab.data import load_digits
-from deltalab.data.base import Split
-from deltalab.eval.probes import embedding_std, few_label_probe
+from deltalab.eval.probes import embedding_std, probe, probe_every
 from deltalab.lab import Bar, Context, experiment
-from deltalab.lab.plot import plt
+from deltalab.lab.plot import collapse_figure, embedding_figure, plt
 from deltalab.models.ssl.augment import ABLATIONS, Augment
 from deltalab.models.ssl.byol import BYOLConfig, train_byol
 from deltalab.models.ssl.encoders import ConvEncoder
 from deltalab.models.ssl.simclr import SimCLRConfig, train_simclr
-
-
-def probe(encode: Callable[[torch.Tensor], torch.Tensor], d: Split, seed: int, draws: int = 5) -> float:
-    """The chapter's yardstick: linear probe on 10 labels per class, mean over ``draws`` draws."""
-    if isinstance(encode, nn.Module):
-        encode.eval()
-    return few_label_probe(
-        encode, d.x_train, d.y_train, d.x_test, d.y_test, per_class=10, draws=draws, seed=seed
-    )
-
-
-def probe_every(
-    k: int, encoder: nn.Module, d: Split, seed: int, curve: list[list[float]]
-) -> Callable[..., None]:
-    """An ``on_step`` callback that appends (step + 1, probe accuracy with 2 draws) every k steps."""
-
-    def on_step(step: int, _model: nn.Module) -> None:
-        if (step + 1) % k == 0:
-            curve.append([step + 1, probe(encoder, d, seed, draws=2)])
-            if isinstance(encoder, nn.Module):
-                encoder.train()
-
-    return on_step
-
-
-def embedding_figure(
-    ctx: Context,
-    encoders: dict[str, Callable[[torch.Tensor], torch.Tensor]],
-    d: Split,
-    curve: list[list[float]],
-    baselines: dict[str, float],
-    suffix: str = "",
-) -> None:
-    """PCA of test embeddings coloured by class (one panel per encoder) and the probe curve."""
-    fig, axes = plt.subplots(1, len(encoders) + 1, figsize=(4.2 * (len(encoders) + 1), 3.8))
-    for ax, (name, enc) in zip(axes, encoders.items()):
-        with torch.no_grad():
-            f = enc(d.x_test)
-        f = f - f.mean(0)
-        xy = f @ torch.linalg.svd(f, full_matrices=False)[2][:2].T  # (N, 2)
-        ax.scatter(xy[:, 0].cpu(), xy[:, 1].cpu(), c=d.y_test.cpu(), cmap="tab10", s=6)
-        ax.set(title=f"{name}: PCA of h (test)", xticks=[], yticks=[])
-    steps, accs = zip(*curve) if curve else ((), ())
-    axes[-1].plot(steps, accs, "o-", label="pre-trained encoder")
-    for (name, v), ls in zip(baselines.items(), ("--", ":", "-.")):
-        axes[-1].axhline(v, color="k", ls=ls, lw=0.9, label=name)
-    axes[-1].set(
-        xlabel="pre-training step", ylabel="few-label probe accuracy", title="probe during pre-training"
-    )
-    axes[-1].legend(fontsize=8)
-    ctx.savefig(fig, suffix)
-
-
-def collapse_figure(ctx: Context, std0: torch.Tensor, std1: torch.Tensor, method: str) -> None:
-    """Histogram of the per-dimension std of normalized embeddings at init and after ``method``."""
-    fig, ax = plt.subplots(figsize=(6, 3.2))
-    ax.hist([std0.cpu().numpy(), std1.cpu().numpy()], bins=30, label=["at init", f"after {method}"])
-    ax.axvline(std1.numel() ** -0.5, color="k", ls="--", lw=0.9, label="1/sqrt(D) (fully spread)")
-    ax.set(
-        xlabel="std of a dimension of f/|f|", ylabel="dimensions", title="collapse check: per-dimension std"
-    )
-    ax.legend()
-    ctx.savefig(fig, "std")
 
 
 @experiment(

@@ -15,38 +15,8 @@ from deltalab.lab.plot import plt
 from deltalab.models.cnn import CNN, InceptionNet, NiN
 from deltalab.models.mlp import MLP
 from deltalab.models.resnet import ResNet
-from deltalab.optim import create_optimizer
 from deltalab.train import TrainConfig, Trainer
-
-
-def fit(
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    ctx: Context,
-    epochs: int,
-    lr: float = 3e-3,
-    batch_size: int = 64,
-    seed: int = 0,
-    one_cycle: bool = False,
-    **cfg: object,
-) -> Trainer:
-    """Train a classifier with AdamW on (x, y) and return the Trainer (for ``evaluate``).
-
-    ``one_cycle``: the rate warms up to ``lr`` and anneals (cosine) to ~0 over the run — torch's
-    OneCycleLR (Smith & Topin, arXiv:1708.07120), the usual recipe for short runs; without it the
-    rate is constant."""
-    config = TrainConfig(
-        epochs=epochs, batch_size=batch_size, lr=lr, seed=ctx.seed + seed, device=ctx.device, **cfg
-    )  # type: ignore[arg-type]
-    opt = sched = None
-    if one_cycle:
-        opt = create_optimizer(config.optimizer, model.parameters(), lr=lr, weight_decay=config.weight_decay)
-        total = epochs * math.ceil(len(x) / batch_size)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total)
-    trainer = Trainer(model, config, optimizer=opt, scheduler=sched)
-    trainer.fit((x, y))
-    return trainer
+from deltalab.train.fit import fit_classifier
 
 
 def on_canvas(images: torch.Tensor, canvas: int, offsets: torch.Tensor) -> torch.Tensor:
@@ -99,7 +69,7 @@ def translation_invariance(ctx: Context):
     acc: dict[str, dict[str, float]] = {}
     per_shift: dict[str, list[float]] = {}
     for k, (name, model) in enumerate(models.items()):
-        tr = fit(model, x_tr, d.y_train, ctx, epochs, seed=k)
+        tr = fit_classifier(model, x_tr, d.y_train, epochs=epochs, seed=ctx.seed + k, device=ctx.device)
         acc[name] = {
             "centred": tr.evaluate((x_te, d.y_test), prefix="")["acc"],
             "shifted": tr.evaluate((x_shift, d.y_test), prefix="")["acc"],
@@ -190,8 +160,16 @@ def cnn_architectures(ctx: Context):
     accs, params = {}, {}
     for k, (name, model) in enumerate(architectures().items()):
         torch.manual_seed(ctx.seed * 100 + k)  # the initial weights follow the seed too
-        tr = fit(
-            model, d.x_train, d.y_train, ctx, epochs, lr=LR_ZOO, seed=k, one_cycle=True, weight_decay=0.01
+        tr = fit_classifier(
+            model,
+            d.x_train,
+            d.y_train,
+            epochs=epochs,
+            lr=LR_ZOO,
+            seed=ctx.seed + k,
+            device=ctx.device,
+            one_cycle=True,
+            weight_decay=0.01,
         )
         accs[name] = tr.evaluate((d.x_test, d.y_test), prefix="")["acc"]
         params[name] = sum(p.numel() for p in model.parameters())

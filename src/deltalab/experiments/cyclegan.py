@@ -11,9 +11,8 @@ from torch import nn
 from deltalab.data import load_digits
 from deltalab.data.restyle import restyle
 from deltalab.eval.judge import cached_judge, judge_scores
-from deltalab.experiments.gan import sample_grid
 from deltalab.lab import Bar, Context, experiment
-from deltalab.lab.plot import plt
+from deltalab.lab.plot import plt, sample_grid
 from deltalab.models.cyclegan import ConvDiscriminator, CycleGAN, CycleGANConfig, train_cyclegan
 
 DOMAIN_A, DOMAIN_B, NEITHER = 0, 1, 2

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import functools
-import math
-import statistics
-import time
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 
 from deltalab.analysis.memory import peak_memory
+from deltalab.analysis.timing import median_seconds
 from deltalab.lab import Bar, Context, experiment
 from deltalab.lab.plot import plt
 from deltalab.nn.linear_attention import (
@@ -20,12 +18,8 @@ from deltalab.nn.linear_attention import (
     linear_attention,
     linear_attention_step,
     polynomial_feature_map,
+    softmax_attention_materialized,
 )
-
-
-def softmax_attention_materialized(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """Plain softmax attention that builds the N×N weight matrix: (..., N, D) → (..., N, M)."""
-    return ((q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1])).softmax(-1) @ v
 
 
 def attention_variants() -> dict[str, Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]]:
@@ -36,15 +30,6 @@ def attention_variants() -> dict[str, Callable[[torch.Tensor, torch.Tensor, torc
         "linear elu+1": linear_attention,
         "causal linear (chunked)": causal_linear_attention,
     }
-
-
-def _time(fn: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 @experiment(
@@ -90,7 +75,7 @@ def linear_attention_claim(ctx: Context):
         for name, fn in variants.items():
             call = functools.partial(fn, *qkv)
             memory[name].append(peak_memory(call) / 2**20)
-            times[name].append(_time(call, repeats))
+            times[name].append(median_seconds(call, repeats, warmup=0))  # peak_memory's call warmed it up
         ctx.log(f"N={n}: " + ", ".join(f"{nm} {times[nm][-1] * 1e3:.1f} ms" for nm in variants))
     i = lengths.index(n_big)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))

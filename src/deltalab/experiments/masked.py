@@ -11,10 +11,9 @@ import copy
 import torch
 
 from deltalab.data import load_digits
-from deltalab.eval.probes import embedding_std
-from deltalab.experiments.contrastive import collapse_figure, embedding_figure, probe, probe_every
+from deltalab.eval.probes import embedding_std, probe, probe_every
 from deltalab.lab import Bar, Context, experiment
-from deltalab.lab.plot import plt
+from deltalab.lab.plot import collapse_figure, embedding_figure, plt
 from deltalab.models.ssl.encoders import PatchTransformer
 from deltalab.models.ssl.jepa import JEPAConfig, train_jepa
 from deltalab.models.ssl.mae import MAEConfig, random_keep, train_mae

@@ -8,17 +8,14 @@ configuration, so that a whole sweep costs one loop.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from deltalab.data import load_digits
 from deltalab.lab import Bar, Context, experiment
 from deltalab.lab.plot import plt
-from deltalab.models.mlp import MLP
 from deltalab.optim.delta_bar_delta import DeltaBarDelta
 
 KAPPA = 1000.0
@@ -194,41 +191,3 @@ def adaptive_gains(ctx: Context) -> Any:
             "gain_range": [0.1, 10.0],
         },
     )
-
-
-def fit_digits(
-    make_opt: Callable[[Any], torch.optim.Optimizer],
-    epochs: int,
-    batch_size: int,
-    seed: int,
-    hidden: Sequence[int] = (64,),
-    make_sched: Callable[[torch.optim.Optimizer, int], Any] | None = None,
-) -> tuple[nn.Module, list[float]]:
-    """Train an MLP on the digits train split with a bare loop; returns it and the per-epoch full-batch loss."""
-    d = load_digits()
-    x, y = d.x_train, d.y_train
-    torch.manual_seed(seed)
-    model = MLP(64, list(hidden), 10)
-    opt = make_opt(model.parameters())
-    sched = make_sched(opt, epochs * math.ceil(len(x) / batch_size)) if make_sched else None
-    g = torch.Generator().manual_seed(seed)
-    curve = []
-    for _ in range(epochs):
-        perm = torch.randperm(len(x), generator=g)
-        for i in range(0, len(x), batch_size):
-            idx = perm[i : i + batch_size]
-            opt.zero_grad()
-            F.cross_entropy(model(x[idx]), y[idx]).backward()
-            opt.step()
-            if sched is not None:
-                sched.step()
-        with torch.no_grad():
-            curve.append(F.cross_entropy(model(x), y).item())
-    return model, curve
-
-
-def digits_test_acc(model: nn.Module) -> float:
-    """Accuracy on the fixed digits test split."""
-    d = load_digits()
-    with torch.no_grad():
-        return (model(d.x_test).argmax(1) == d.y_test).float().mean().item()

@@ -7,7 +7,6 @@ Uses :mod:`deltalab.optim.newton_schulz`, :mod:`deltalab.optim.muon` and
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from deltalab.analysis.timing import median_seconds
 from deltalab.data import load_digits, load_mnist1d
 from deltalab.data.seq import SeqBatch, associative_recall
 from deltalab.lab import Bar, Context, experiment
@@ -35,17 +35,6 @@ def matrix_with_spectrum(rows: int, cols: int, s: Tensor, seed: int) -> tuple[Te
 
 
 NAMES = {"short": "NS short side", "long": "NS long side", "svd": "torch.linalg.svd"}
-
-
-def median_seconds(fn: Callable[[], Any], repeats: int) -> float:
-    """Median wall time of ``fn`` over ``repeats`` calls after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return sorted(times)[len(times) // 2]
 
 
 @experiment(

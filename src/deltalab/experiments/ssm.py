@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from deltalab.bench.core import time_pair
+from deltalab.analysis.timing import time_pair
 from deltalab.data.seq_extra import remember_first
 from deltalab.lab import Bar, Context, experiment
 from deltalab.lab.plot import plt

@@ -8,11 +8,11 @@ from torch import nn
 
 from deltalab.analysis.saliency import ActMaxConfig, activation_maximization, deconv_projection, saliency_map
 from deltalab.data import load_digits
-from deltalab.experiments.convnets import fit
 from deltalab.lab import Bar, Context, experiment
 from deltalab.lab.plot import plt
 from deltalab.models.cnn import CNN
 from deltalab.models.mlp import MLP
+from deltalab.train.fit import fit_classifier
 
 
 @experiment(
@@ -34,10 +34,10 @@ def visualization(ctx: Context):
     cnn = CNN(
         (1, 8, 8), 10, (32, 64), batch_norm=False
     )  # conv/ReLU/max-pool only: the deconvnet can invert it
-    fit(cnn, d.x_train, d.y_train, ctx, epochs, seed=0)
+    fit_classifier(cnn, d.x_train, d.y_train, epochs=epochs, seed=ctx.seed, device=ctx.device)
     torch.manual_seed(ctx.seed + 101)
     judge = MLP(64, [128], 10)
-    fit(judge, d.x_train, d.y_train, ctx, 2 * epochs, seed=101)
+    fit_classifier(judge, d.x_train, d.y_train, epochs=2 * epochs, seed=ctx.seed + 101, device=ctx.device)
     cnn.eval()
     judge.eval()
     with torch.no_grad():

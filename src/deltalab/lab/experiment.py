@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from deltalab.lab.registry import Registry
 from deltalab.lab.result import Result
+from deltalab.registry import Registry
 
 CHAPTERS = {
     "L": "Linear models and gradient descent",

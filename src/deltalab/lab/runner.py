@@ -33,8 +33,8 @@ from typing import Any
 from deltalab.lab.aggregate import aggregate, verdict_label
 from deltalab.lab.experiment import CHAPTERS, EXPERIMENTS, PROFILES, Context, ExperimentSpec
 from deltalab.lab.outdir import RUN_MARKER, check_out
-from deltalab.lab.registry import UnknownNameError
 from deltalab.lab.report import provenance, write_run
+from deltalab.registry import UnknownNameError
 
 SCHEMA = 2
 MAX_SEED = 2**32 - 1

@@ -6,7 +6,7 @@ from typing import Any
 
 from torch import nn
 
-from deltalab.lab.registry import Registry
+from deltalab.registry import Registry
 
 MODELS: Registry = Registry("model", package="deltalab.models")
 

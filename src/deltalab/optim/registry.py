@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from deltalab.lab.registry import Registry
+from deltalab.registry import Registry
 
 OPTIMIZERS: Registry = Registry("optimizer", package="deltalab.optim")
 
