@@ -7,7 +7,14 @@ import numpy as np
 
 from deltalab.lab import Bar, Context, experiment
 from deltalab.lab.plot import plt
-from deltalab.rl.envs.dice_race import DiceRace
+from deltalab.rl.envs.dice_race import (
+    DiceRace,
+    greedy_hold_policy,
+    hold_at_policy,
+    random_policy,
+    solve_optimal,
+    win_probability,
+)
 from deltalab.rl.envs.random_walk import RandomWalk
 from deltalab.rl.q_learning import (
     QLearningConfig,
@@ -16,7 +23,7 @@ from deltalab.rl.q_learning import (
     success_probability,
     value_iteration,
 )
-from deltalab.rl.td_gammon import TDGammonConfig, greedy_player, play_match, random_player, train_td_gammon
+from deltalab.rl.td_gammon import TDGammonConfig, train_td_gammon, value_table
 from deltalab.rl.td_lambda import sample_walks, td_lambda_tabular
 
 
@@ -66,8 +73,6 @@ def q_learning_frozenlake(ctx: Context):
 
 @experiment(
     chapter="P",
-    expected="fail",
-    reason="the random-walk part passes, but Pig is luck-bound: even a tuned hold-at-15 rule beats random only ~82% (goal 30)",
     title="TD(λ): intermediate λ is best; a TD-Gammon-style self-play net learns a dice race",
     claim="TD(λ) with eligibility traces learns values; intermediate λ is best; a TD-Gammon-style "
     "self-play value net learns a dice game",
@@ -75,10 +80,20 @@ def q_learning_frozenlake(ctx: Context):
 def td_lambda(ctx: Context):
     """`deltalab run td-lambda` — claim td-lambda. Expected: on the 19-state random walk the best
     RMS error (first 10 episodes, 100 runs, best α per λ) is lower at some 0 < λ < 1 than at both
-    λ = 0 and λ = 1 (measured best λ = 0.8: RMS 0.266 vs 0.347 at λ=0, 0.496 at λ=1); a self-play
-    TD(λ) value net on Pig to 30 should beat a random player in ≥ 90% of games (both seats) but wins
-    ~75% (a hold-at-15 rule: 82%; at goal 100 the rule reaches 90% but our net trained badly), so
-    this claim is an expected failure. Quick profile: ~6 s."""
+    λ = 0 and λ = 1 (measured best λ = 0.8: RMS 0.266 vs 0.347 at λ=0, 0.496 at λ=1).
+
+    Dice game: Pig to 30 with a d6. Value iteration (Neller & Presser 2004) gives the exactly
+    optimal policy; every win rate below is computed exactly by policy evaluation of the two-player
+    chain (no sampled games, so a 2-point gap is resolved exactly). Exactly optimal play wins only
+    77.6% against a random player (both seats averaged; 80.7% first, 74.6% second), < 92%, so
+    CLAIMS.md's bar is that the self-play TD(λ) net (600 games, α=0.1, λ=0.7) comes within 2 points
+    of it. Caveat, measured: at this goal optimal play never holds (it rolls until it reaches 30 or
+    busts; a hold-at-15 rule wins 80.9% against random but only 42.8% against optimal), so the net
+    only has to learn "always roll". It does: its greedy policy equals the optimal one in every
+    position at seeds 0-4 (gap 0.00 points, 50.0% against optimal at each). A game where holding
+    matters (goal 30 with a d4: optimal holds in 23% of positions) was tried with exploring starts
+    and a batched trainer: gaps of 0-8 points after 8000 games, not yet a reliable pass. Quick
+    profile: ~5 s."""
     env = RandomWalk(19)
     runs = ctx.pick(quick=100, full=300)
     walks = sample_walks(env, runs, 10, seed=ctx.seed)
@@ -94,16 +109,34 @@ def td_lambda(ctx: Context):
     ctx.log(f"best RMS per λ: {best}")
 
     game = DiceRace(goal=30)
+    v_opt, hold_opt = solve_optimal(game)
+    rnd = random_policy(game)
+    opt_first, opt_second = win_probability(game, hold_opt, rnd)
+    opt_vs_random = 0.5 * (opt_first + opt_second)
     cfg = TDGammonConfig(games=ctx.pick(quick=600, full=3000))
-    net = train_td_gammon(game, cfg, seed=ctx.seed)
-    rng = np.random.default_rng(ctx.seed + 1)
-    n_eval = ctx.pick(quick=300, full=1000)
-    me, rnd = greedy_player(game, net), random_player(game)
-    win_first = float(np.mean(play_match(game, (me, rnd), n_eval, rng) == 0))
-    win_second = float(np.mean(play_match(game, (rnd, me), n_eval, rng) == 1))
-    ctx.log(f"TD-Gammon net vs random: {win_first:.3f} first, {win_second:.3f} second")
+    checkpoints = {g for g in (10, 25, 50, 100, 200) if g < cfg.games} | set(range(0, cfg.games + 1, 200)[1:])
+    curve: dict[int, float] = {}
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    def evaluate(games_done: int, net) -> None:
+        if games_done in checkpoints:
+            hold = greedy_hold_policy(game, value_table(game, net))
+            curve[games_done] = float(np.mean(win_probability(game, hold, rnd)))
+
+    net = train_td_gammon(game, cfg, seed=ctx.seed, on_game=evaluate)
+    hold_net = greedy_hold_policy(game, value_table(game, net))
+    win_first, win_second = win_probability(game, hold_net, rnd)
+    win_rate = 0.5 * (win_first + win_second)
+    vs_opt = float(np.mean(win_probability(game, hold_net, hold_opt)))
+    mine, _, turn = np.meshgrid(*(np.arange(game.goal),) * 3, indexing="ij")
+    choice = (mine + turn < game.goal) & (turn > 0)  # positions where holding is legal
+    disagree = float(np.mean(hold_net[choice] != hold_opt[choice]))
+    hold15 = float(np.mean(win_probability(game, hold_at_policy(game, 15), rnd)))
+    ctx.log(
+        f"exact win rate vs random: net {win_rate:.4f} ({win_first:.4f} first, {win_second:.4f} second), "
+        f"optimal {opt_vs_random:.4f}; net vs optimal {vs_opt:.4f}; policies differ in {disagree:.1%} of positions"
+    )
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 3.5))
     for lam, c in curves.items():
         axes[0].plot(alphas, c, marker=".", label=f"λ={lam}")
         ctx.series(f"rms_lambda_{lam}", [None if not np.isfinite(x) else round(float(x), 5) for x in c])
@@ -113,7 +146,19 @@ def td_lambda(ctx: Context):
     axes[0].legend(fontsize=7)
     axes[1].plot(lams, [best[lam] for lam in lams], marker="o")
     axes[1].set(xlabel="λ", ylabel="best RMS error over α", title="intermediate λ is best")
+    xs = sorted(curve)
+    ctx.series("selfplay_games", xs)
+    ctx.series("win_rate_vs_random_curve", [round(curve[x], 5) for x in xs])
+    axes[2].plot(xs, [curve[x] for x in xs], marker="o", label="self-play TD(λ) net (exact)")
+    axes[2].axhline(opt_vs_random, color="k", ls="--", label="optimal policy (value iteration)")
+    axes[2].axhline(opt_vs_random - 0.02, color="k", ls=":", label="bar: optimal − 2 points")
+    axes[2].axhline(hold15, color="C2", ls="-.", label="hold-at-15 rule")
+    axes[2].set(
+        xlabel="self-play games", ylabel="win rate vs random (both seats)", title=f"Pig to {game.goal}"
+    )
+    axes[2].legend(fontsize=7)
     ctx.savefig(fig)
+    gap = 100.0 * (opt_vs_random - win_rate)
     metrics = {
         "rms_td0": best[0.0],
         "rms_mc": best[1.0],
@@ -123,16 +168,29 @@ def td_lambda(ctx: Context):
         "rms_ratio_best_over_mc": inner[lam_star] / best[1.0],
         "win_rate_first": win_first,
         "win_rate_second": win_second,
-        "win_rate_vs_random": 0.5 * (win_first + win_second),
+        "win_rate_vs_random": win_rate,
+        "optimal_win_rate_vs_random": opt_vs_random,
+        "gap_to_optimal_points": gap,
+        "win_rate_vs_optimal": vs_opt,
+        "policy_disagreement": disagree,
+        "optimal_hold_fraction": float(np.mean(hold_opt[choice])),
+        "hold_at_15_win_rate_vs_random": hold15,
+        "optimal_first_player_value": float(v_opt[0, 0, 0]),
     }
+    # CLAIMS.md: ≥ 90% against random, or, where even optimal play wins < 92%, within 2 points of it.
+    if opt_vs_random < 0.92:
+        game_bar, game_text = Bar("gap_to_optimal_points", "<=", 2.0), "within 2 points of optimal play's"
+    else:
+        game_bar, game_text = Bar("win_rate_vs_random", ">=", 0.9), "≥ 90%"
     return ctx.result(
         metrics,
         [
             Bar("rms_ratio_best_over_td0", "<", 1.0),
             Bar("rms_ratio_best_over_mc", "<", 1.0),
-            Bar("win_rate_vs_random", ">=", 0.9),
+            game_bar,
         ],
-        bar="best RMS at an intermediate λ < at λ=0 and at λ=1; self-play net beats random ≥ 90% (both seats)",
+        bar="best RMS at an intermediate λ < at λ=0 and at λ=1; self-play net's win rate against random "
+        f"(exact, both seats) {game_text}",
         config={
             "runs": runs,
             "episodes": 10,
@@ -140,7 +198,8 @@ def td_lambda(ctx: Context):
             "alphas": alphas.tolist(),
             "td_gammon": vars(cfg),
             "dice_goal": game.goal,
-            "eval_games_per_seat": n_eval,
+            "dice_die": game.die,
+            "curve_checkpoints": xs,
         },
     )
 

@@ -126,8 +126,14 @@ def random_player(game: DiceRace) -> Callable[[DiceState, np.random.Generator], 
     return act
 
 
-def train_td_gammon(game: DiceRace, cfg: TDGammonConfig, seed: int = 0) -> ValueNet:
-    """Self-play with TD(λ) updates after every move."""
+def train_td_gammon(
+    game: DiceRace,
+    cfg: TDGammonConfig,
+    seed: int = 0,
+    on_game: Callable[[int, ValueNet], None] | None = None,
+) -> ValueNet:
+    """Self-play with TD(λ) updates after every move; ``on_game(games_done, net)`` is called after
+    every game (for learning curves; it must not change the net)."""
     rng = np.random.default_rng(seed)
     net = ValueNet(4, cfg.hidden, rng)
     act = greedy_player(game, net)
@@ -137,7 +143,7 @@ def train_td_gammon(game: DiceRace, cfg: TDGammonConfig, seed: int = 0) -> Value
         v, g = net.value_and_grad(encode_mover(game, state))
         return (v, g) if state[3] == 0 else (1.0 - v, [-x for x in g])
 
-    for _ in range(cfg.games):
+    for n_game in range(cfg.games):
         state, winner = game.initial_state(), -1
         v, grad = v0_and_grad(state)
         traces = [np.zeros_like(p) for p in net.params]
@@ -154,6 +160,8 @@ def train_td_gammon(game: DiceRace, cfg: TDGammonConfig, seed: int = 0) -> Value
                 p += cfg.alpha * delta * e
             if grad_next is not None:
                 v, grad = v0_and_grad(state)  # re-evaluate with the updated weights
+        if on_game is not None:
+            on_game(n_game + 1, net)
     return net
 
 
@@ -168,3 +176,12 @@ def play_match(
             state, winner = game.step(state, players[state[3]](state, rng), rng)
         winners[i] = winner
     return winners
+
+
+def value_table(game: DiceRace, net: ValueNet) -> np.ndarray:
+    """The net's P(the mover wins) at every mover-view position [mine, theirs, turn]: (goal, goal, goal),
+    the table that :func:`deltalab.rl.envs.dice_race.greedy_hold_policy` turns into the net's greedy policy."""
+    g = game.goal
+    mine, theirs, turn = np.meshgrid(*(np.arange(g),) * 3, indexing="ij")
+    x = np.stack([mine, theirs, turn, mine + turn], axis=-1).reshape(-1, 4) / g  # as encode_mover
+    return net(x).reshape(g, g, g)
