@@ -84,9 +84,18 @@ def _check(name: str, value: Any, ok: bool, expected: str) -> None:
         raise ValueError(f"{name} must be {expected}, got {value!r}")
 
 
-def _check_muon_hparams(
-    lr: float, momentum: float, weight_decay: float, ns_steps: int, eps: float, adjust_lr_fn: str | None
-) -> None:
+def _muon_defaults(
+    lr: float,
+    weight_decay: float,
+    momentum: float,
+    nesterov: bool,
+    ns_coefficients: tuple[float, float, float],
+    eps: float,
+    ns_steps: int,
+    adjust_lr_fn: str | None,
+    ns_dtype: torch.dtype | None,
+) -> dict[str, Any]:
+    """Muon's hyperparameters, checked, as a param-group defaults dict (shared by both optimizers)."""
     _check("lr", lr, lr >= 0, ">= 0")
     _check("momentum", momentum, 0 <= momentum < 1, "in [0, 1)")
     _check("weight_decay", weight_decay, weight_decay >= 0, ">= 0")
@@ -97,6 +106,17 @@ def _check_muon_hparams(
         adjust_lr_fn,
         adjust_lr_fn is None or adjust_lr_fn in ADJUST_LR_FNS,
         f"None or one of {ADJUST_LR_FNS}",
+    )
+    return dict(
+        lr=lr,
+        weight_decay=weight_decay,
+        momentum=momentum,
+        nesterov=nesterov,
+        ns_coefficients=tuple(ns_coefficients),
+        eps=eps,
+        ns_steps=ns_steps,
+        adjust_lr_fn=adjust_lr_fn,
+        ns_dtype=ns_dtype,
     )
 
 
@@ -141,17 +161,8 @@ class Muon(torch.optim.Optimizer):
         adjust_lr_fn: str | None = "original",
         ns_dtype: torch.dtype | None = torch.bfloat16,
     ) -> None:
-        _check_muon_hparams(lr, momentum, weight_decay, ns_steps, eps, adjust_lr_fn)
-        defaults = dict(
-            lr=lr,
-            weight_decay=weight_decay,
-            momentum=momentum,
-            nesterov=nesterov,
-            ns_coefficients=tuple(ns_coefficients),
-            eps=eps,
-            ns_steps=ns_steps,
-            adjust_lr_fn=adjust_lr_fn,
-            ns_dtype=ns_dtype,
+        defaults = _muon_defaults(
+            lr, weight_decay, momentum, nesterov, ns_coefficients, eps, ns_steps, adjust_lr_fn, ns_dtype
         )
         super().__init__(params, defaults)
         for group in self.param_groups:
@@ -194,7 +205,10 @@ class MuonWithAdamW(torch.optim.Optimizer):
         adamw_eps: float = 1e-8,
         adamw_weight_decay: float = 0.01,
     ) -> None:
-        _check_muon_hparams(lr, momentum, weight_decay, ns_steps, eps, adjust_lr_fn)
+        defaults = _muon_defaults(
+            lr, weight_decay, momentum, nesterov, ns_coefficients, eps, ns_steps, adjust_lr_fn, ns_dtype
+        )
+        defaults.update(betas=tuple(adamw_betas), adam_eps=adamw_eps)
         _check("adamw_lr", adamw_lr, adamw_lr >= 0, ">= 0")
         _check("adamw_betas", adamw_betas, all(0 <= b < 1 for b in adamw_betas), "two numbers in [0, 1)")
         _check("adamw_eps", adamw_eps, adamw_eps >= 0, ">= 0")
@@ -215,19 +229,6 @@ class MuonWithAdamW(torch.optim.Optimizer):
                 g.setdefault("lr", adamw_lr)
                 g.setdefault("weight_decay", adamw_weight_decay)
             groups.append(g)
-        defaults = dict(
-            lr=lr,
-            weight_decay=weight_decay,
-            momentum=momentum,
-            nesterov=nesterov,
-            ns_coefficients=tuple(ns_coefficients),
-            eps=eps,
-            ns_steps=ns_steps,
-            adjust_lr_fn=adjust_lr_fn,
-            ns_dtype=ns_dtype,
-            betas=tuple(adamw_betas),
-            adam_eps=adamw_eps,
-        )
         super().__init__(groups, defaults)
         for group in self.param_groups:
             for p in group["params"]:
