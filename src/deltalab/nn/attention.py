@@ -46,19 +46,18 @@ def merge_masks(
     attn_mask: torch.Tensor | None,
     key_padding_mask: torch.Tensor | None,
     is_causal: bool,
-    batch: int,
-    heads: int,
-    t: int,
-    s: int,
-    dtype: torch.dtype,
-    device: torch.device,
+    q: torch.Tensor,
+    k: torch.Tensor,
 ) -> torch.Tensor | None:
     """One additive float mask (B, H|1, T, S) for SDPA from torch-MHA-style masks (None: no mask).
 
-    Bool masks follow ``nn.MultiheadAttention``: True = not allowed.
+    ``q`` (B, H, T, D) and ``k`` (B, H, S, D) give the sizes, dtype and device. Bool masks follow
+    ``nn.MultiheadAttention``: True = not allowed.
     """
     if attn_mask is None and key_padding_mask is None and not is_causal:
         return None
+    batch, heads, t, s = q.shape[0], q.shape[1], q.shape[2], k.shape[2]
+    dtype, device = q.dtype, q.device
     mask = torch.zeros(batch, 1, t, s, dtype=dtype, device=device)
     neg = torch.finfo(dtype).min
     if is_causal:
@@ -186,26 +185,10 @@ class MultiheadAttention(nn.Module):
         if attn_mask is None and key_padding_mask is None:
             # SDPA's is_causal aligns the mask to the top-left; only valid when T == S
             causal = is_causal and q.shape[2] == k.shape[2]
-            mask = (
-                None
-                if causal or not is_causal
-                else merge_masks(
-                    None, None, True, q.shape[0], self.num_heads, q.shape[2], k.shape[2], q.dtype, q.device
-                )
-            )
+            mask = None if causal or not is_causal else merge_masks(None, None, True, q, k)
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, is_causal=causal)
         else:
-            mask = merge_masks(
-                attn_mask,
-                key_padding_mask,
-                is_causal,
-                q.shape[0],
-                self.num_heads,
-                q.shape[2],
-                k.shape[2],
-                q.dtype,
-                q.device,
-            )
+            mask = merge_masks(attn_mask, key_padding_mask, is_causal, q, k)
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
             out = out.masked_fill(dead_queries(mask), 0.0)  # (B, H, T, D): attends to nothing
         b, _, t, _ = out.shape
@@ -225,17 +208,7 @@ class MultiheadAttention(nn.Module):
         """Softmax weights (B, H, T, S), computed explicitly (no dropout)."""
         q, k, _ = self.project_qkv(query, key, value, offset)
         scores = q @ k.transpose(-2, -1) / math.sqrt(self.head_dim)  # (B, H, T, S)
-        mask = merge_masks(
-            attn_mask,
-            key_padding_mask,
-            is_causal,
-            q.shape[0],
-            self.num_heads,
-            q.shape[2],
-            k.shape[2],
-            q.dtype,
-            q.device,
-        )
+        mask = merge_masks(attn_mask, key_padding_mask, is_causal, q, k)
         if mask is None:
             return scores.softmax(dim=-1)
         return (scores + mask).softmax(dim=-1).masked_fill(dead_queries(mask), 0.0)

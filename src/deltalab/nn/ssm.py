@@ -189,10 +189,14 @@ class S4DLayer(nn.Module):
         self.D = nn.Parameter(torch.randn(H))
         self.out = nn.Linear(H, H)
 
+    def _a_and_dt_a(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(A, ΔA), each (H, N/2) complex: the continuous diagonal and its step-scaled exponent."""
+        A = -torch.exp(self.log_A_real) + 1j * self.A_imag  # (H, N/2)
+        return A, torch.exp(self.log_dt).unsqueeze(-1) * A
+
     def discrete(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(Ā, B̄), each (H, N/2) complex, by zero-order hold."""
-        A = -torch.exp(self.log_A_real) + 1j * self.A_imag  # (H, N/2)
-        dtA = torch.exp(self.log_dt).unsqueeze(-1) * A
+        A, dtA = self._a_and_dt_a()
         Ab = torch.exp(dtA)
         return Ab, (Ab - 1) / A * self.B
 
@@ -202,8 +206,7 @@ class S4DLayer(nn.Module):
         Ā^j = exp(jΔA) is formed from real exp, cos and sin (vectorized; complex products are slow
         on CPU): 2 Re(c Ā^j) = 2 e^{j Re ΔA} (Re c cos(j Im ΔA) − Im c sin(j Im ΔA)), c = C B̄.
         """
-        A = -torch.exp(self.log_A_real) + 1j * self.A_imag  # (H, N/2)
-        dtA = torch.exp(self.log_dt).unsqueeze(-1) * A
+        A, dtA = self._a_and_dt_a()
         c = self.C * (torch.exp(dtA) - 1) / A * self.B  # (H, N/2)
         j = torch.arange(L - 1, device=dtA.device, dtype=dtA.real.dtype)
         mag = torch.exp(dtA.real.unsqueeze(-1) * j)  # (H, N/2, L-1)
