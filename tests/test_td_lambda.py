@@ -126,7 +126,7 @@ def test_value_table_policy_matches_the_greedy_player():
             assert bool(hold[mine, theirs, k]) == hold_greedy
 
 
-def test_train_calls_back_after_every_game():
+def test_train_calls_back_before_and_after_every_game():
     seen = []
     train_td_gammon(DiceRace(goal=10), TDGammonConfig(games=3), seed=0, on_game=lambda n, net: seen.append(n))
-    assert seen == [1, 2, 3]
+    assert seen == [0, 1, 2, 3]

@@ -132,8 +132,8 @@ def train_td_gammon(
     seed: int = 0,
     on_game: Callable[[int, ValueNet], None] | None = None,
 ) -> ValueNet:
-    """Self-play with TD(λ) updates after every move; ``on_game(games_done, net)`` is called after
-    every game (for learning curves; it must not change the net)."""
+    """Self-play with TD(λ) updates after every move; ``on_game(games_done, net)`` is called with 0
+    before the first game and after every game (for learning curves; it must not change the net)."""
     rng = np.random.default_rng(seed)
     net = ValueNet(4, cfg.hidden, rng)
     act = greedy_player(game, net)
@@ -143,6 +143,8 @@ def train_td_gammon(
         v, g = net.value_and_grad(encode_mover(game, state))
         return (v, g) if state[3] == 0 else (1.0 - v, [-x for x in g])
 
+    if on_game is not None:
+        on_game(0, net)
     for n_game in range(cfg.games):
         state, winner = game.initial_state(), -1
         v, grad = v0_and_grad(state)

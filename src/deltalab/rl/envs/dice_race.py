@@ -6,6 +6,10 @@ they like, adding each roll to a turn total; rolling a 1 loses the turn total an
 once. Rolling is forced at the start of a turn (hold is masked when the turn total is 0).
 
 State: ``(score_0, score_1, turn_total, player)``. Actions: 0 = roll, 1 = hold.
+
+The game is also solved exactly here: :func:`solve_optimal` (value iteration for minimax-optimal
+play), :func:`win_probability` (exact win rates of two hold policies, e.g. against
+:func:`random_policy`), :func:`greedy_hold_policy` (the one-ply greedy policy of a value table).
 """
 
 from __future__ import annotations
