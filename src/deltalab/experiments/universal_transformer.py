@@ -13,10 +13,12 @@ from deltalab.lab.plot import plt
 from deltalab.models.universal_transformer import UniversalTransformer, UTConfig
 
 
-def _train(model: UniversalTransformer, lengths: list[int], steps: int, tau: float, seed: int) -> list[float]:
+def _train(
+    model: UniversalTransformer, lengths: list[int], steps: int, tau: float, lr: float, seed: int
+) -> list[float]:
     """Parity with one length per batch (drawn from ``lengths``); loss = CE + τ·mean ponder."""
     g = torch.Generator().manual_seed(seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.01)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     losses = []
     model.train()
     for _ in range(steps):
@@ -33,17 +35,22 @@ def _train(model: UniversalTransformer, lengths: list[int], steps: int, tau: flo
 
 
 @torch.no_grad()
-def _evaluate(model: UniversalTransformer, lengths: list[int], seed: int) -> tuple[list[float], list[float]]:
-    """Per length: mean ponder steps and accuracy on 1000 fresh sequences."""
+def _evaluate(model: UniversalTransformer, lengths: list[int], seed: int) -> dict[str, list[float]]:
+    """Per length, on 1000 fresh sequences: accuracy, mean ponder ρ, its quartiles over sequences and the
+    mean number of block applications N per position (ρ = N + R)."""
     model.eval()
     g = torch.Generator().manual_seed(seed)
-    ponder, acc = [], []
+    out: dict[str, list[float]] = {"acc": [], "ponder": [], "ponder_q1": [], "ponder_q3": [], "steps": []}
     for length in lengths:
         b = seq.parity(1000, length, generator=g)
         pred = model(b.x.long()).argmax(-1)
-        ponder.append(float(model.ponder.mean()))
-        acc.append(float((pred == b.y).float().mean()))
-    return ponder, acc
+        out["acc"].append(float((pred == b.y).float().mean()))
+        out["ponder"].append(float(model.ponder.mean()))
+        q1, q3 = torch.quantile(model.ponder, torch.tensor([0.25, 0.75])).tolist()
+        out["ponder_q1"].append(q1)
+        out["ponder_q3"].append(q3)
+        out["steps"].append(float((model.halt_weights > 0).sum(-1).float().mean()))
+    return out
 
 
 @experiment(
@@ -51,54 +58,94 @@ def _evaluate(model: UniversalTransformer, lengths: list[int], seed: int) -> tup
     title="Universal Transformer: adaptive computation halts later on longer parity inputs",
     claim="one shared layer applied repeatedly with adaptive computation time halts later on harder inputs",
     expected="fail",
-    reason="measured (quick, 300 steps, seeds 0-4): ACT ponders 2.1-2.7 steps and slightly less on longer "
-    "parity inputs (Spearman ρ −0.95 to −1.0, bar > 0.8); mean parity accuracy 0.55-0.66 (chance 0.5), "
-    "so there is no harder input ACT has learned to spend steps on. Full profile not measured",
+    reason="measured (quick, Graves' ACT recipe, seeds 0-4): Spearman ρ(length, ponder) = 0.32/−0.95/−0.98/"
+    "−0.98/−1.00 (bar > 0.8); ACT halts EARLIER on longer parity inputs whenever it has not learned them (it "
+    "spends steps where they lower the cross-entropy: on inputs it already solves). In 9 settings (τ 1e-4..1e-2, "
+    "halting bias ±1, halting before/after the update, curriculum, BOS token, lengths 2..7, local attention, "
+    "600 steps) ρ > 0.8 came only at single seeds (600 steps: seed 0 +1.0, seeds 1-4 about −0.97). Full "
+    "(3000 steps, seed 0): parity learned (ACT 0.990, fixed depth 1 0.999) and ponder falls to its floor "
+    "(2.00→2.15, ρ 0.32): one block application already solves parity 2..10, so no length needs more depth",
 )
 def universal_transformer(ctx: Context):
     """`deltalab run universal-transformer` — claim universal-transformer. Expected: after training on
-    parity of lengths 2..10, the mean ponder steps increase with length (Spearman ρ > 0.8 over the
-    9 lengths) and mean accuracy over those lengths is ≥ that of the fixed-depth baseline (the same
-    shared block applied max_steps times, no ACT). Expected failure, measured (quick, 300 steps,
-    seeds 0/1/2/3/4): ρ = −0.98/−0.98/−0.95/−1.00/−0.98 (ponder 2.19→2.15, 2.11→2.07, 2.30→2.20,
-    2.68→2.14, 2.41→2.17 from length 2 to 10); mean accuracy ACT 0.57/0.57/0.55/0.66/0.61 against
-    fixed depth 0.59/0.61/0.58/0.56/0.57 — neither model learns parity beyond the shortest lengths,
-    so ACT has nothing to spend steps on. Settings tried: 300 steps here; 600 steps (earlier run:
-    ponder 2.07 → 2.04, ρ = −1). The full profile (3000 steps) was not measured: its expected
-    failure is not a measured result. Quick profile: ~25 s."""
+    parity of lengths 2..10 (one length per batch), the mean ponder time ρ = N + R of the ACT model rises
+    with length (Spearman ρ > 0.8 over the 9 lengths, 1000 fresh sequences each) and its mean accuracy is
+    ≥ that of a fixed-depth baseline of equal compute (the same shared block applied round(mean N) times,
+    N measured on ACT's evaluation, same lr and steps). ACT is Graves' recipe: the halting unit reads the
+    updated state, bias b_h = 1, ε = 0.01, τ = 1e-3 from his grid.
+
+    Expected failure. Measured (quick, 300 steps, seeds 0/1/2/3/4): ρ = 0.32/−0.95/−0.98/−0.98/−1.00,
+    ponder 4.45→4.50, 2.08→2.04, 2.12→2.02, 3.16→2.01, 3.23→2.03 from length 2 to 10; mean accuracy
+    ACT 0.566/0.564/0.543/0.547/0.636 against fixed depth 4/2/2/1/2 at 0.590/0.579/0.591/0.620/0.620
+    (acc_act_minus_fixed −0.024/−0.015/−0.048/−0.072/+0.017). Before this recipe (b_h = −1, halting read
+    before the update, τ = 1e-2, baseline of depth 6): ρ −0.98/−0.98/−0.95/−1.00/−0.98, ponder pinned near 2.1.
+
+    Settings tried (ACT alone, 600 steps unless said; ρ per seed, mean accuracy in brackets):
+    τ 1e-2, b_h 1, 800 steps: −0.87 (0.82; depth 6 fixed: 0.60) at seed 0, ponder at its floor 2.0-2.3.
+    τ 1e-3, b_h 1, halting before the update: +1.00 (0.76; ponder 2.7→4.7), −0.98, −0.98, −0.98 at seeds 0-3.
+    τ 1e-4, same: +0.90 (0.74) at seed 0.  τ 1e-3, halting after the update (this recipe), 600 steps:
+    +1.00 (0.73; 4.5→6.5), −0.97 (0.66; 2.7→2.0), −0.98 (0.70), −0.97 (0.61), −0.98 (0.73) at seeds 0-4.
+    The same + a length curriculum (2..10 opened over 300 steps): −0.95, +0.98 (0.56), +0.78 at seeds 1-3.
+    The same + a BOS token: −0.98, −0.83, −0.98 (0.86) at seeds 1-3. The same on lengths 2..7, where parity
+    is learned: −1.00 (0.94; ponder 5.9→3.1), −1.00 (0.86), −0.31 (0.84), +0.94 (0.80; 2.24→2.49) at seeds
+    0-3. Local attention (window 1, 8 steps, so information needs more steps on longer inputs): −0.98,
+    −1.00, −0.85 at seeds 0-2, parity not learned (0.56-0.59).
+
+    Why: ACT gives a position more steps when they lower the cross-entropy, which happens on inputs the
+    model already solves (short ones, whose logits keep sharpening) and not on the ones it cannot solve;
+    with full attention one step already sees every position, so a longer parity input does not need more
+    depth. Where ρ came out positive it did so at single seeds only. Full profile (3000 steps, seed 0,
+    measured): ACT learns parity (mean accuracy 0.990) and its ponder falls to the floor, 2.00→2.15 from
+    length 2 to 10 (ρ = 0.32); the equal-compute baseline is depth 1 and reaches 0.999 (−0.008): one
+    application of the shared block suffices at every length. Full profile: ~5 min under load.
+    Quick profile: ~10-18 s idle (25-55 s measured under load)."""
     lengths = list(range(2, 11))
     steps = ctx.pick(quick=300, full=3000)
-    tau = 0.01
+    tau, lr = 1e-3, 3e-3
     cfg = dict(vocab_size=2, num_classes=2, max_len=16, embed_dim=32, num_heads=4, max_steps=6)
+    # Graves' recipe: the halting unit reads the updated state sⁿ and starts at b_h = 1 (tensor2tensor's
+    # default too); τ = 1e-3 from Graves' grid 1e-4..1e-1 (τ = 1e-2 pins ρ at its floor of 2 at every length)
+    act_cfg = dict(cfg, act=True, halt_bias=1.0, halt_after_update=True)
     torch.manual_seed(ctx.seed)
-    act = UniversalTransformer(UTConfig(**cfg, act=True))  # type: ignore[arg-type]
-    loss_act = _train(act, lengths, steps, tau, ctx.seed)
-    ponder, acc_act = _evaluate(act, lengths, ctx.seed + 1000)
+    act = UniversalTransformer(UTConfig(**act_cfg))  # type: ignore[arg-type]
+    loss_act = _train(act, lengths, steps, tau, lr, ctx.seed)
+    ev = _evaluate(act, lengths, ctx.seed + 1000)
+    ponder, acc_act = ev["ponder"], ev["acc"]
     ctx.log(f"ACT ponder {np.round(ponder, 2).tolist()}, acc {np.round(acc_act, 3).tolist()}")
+    # equal compute: the baseline applies the block as many times as ACT does on average (N, not ρ = N + R)
+    depth = max(1, int(round(float(np.mean(ev["steps"])))))
     torch.manual_seed(ctx.seed)
-    fixed = UniversalTransformer(UTConfig(**cfg, act=False))  # type: ignore[arg-type]
-    loss_fixed = _train(fixed, lengths, steps, 0.0, ctx.seed)
-    _, acc_fixed = _evaluate(fixed, lengths, ctx.seed + 1000)
-    ctx.log(f"fixed-depth acc {np.round(acc_fixed, 3).tolist()}")
+    fixed = UniversalTransformer(UTConfig(**dict(cfg, max_steps=depth), act=False))  # type: ignore[arg-type]
+    loss_fixed = _train(fixed, lengths, steps, 0.0, lr, ctx.seed)
+    acc_fixed = _evaluate(fixed, lengths, ctx.seed + 1000)["acc"]
+    ctx.log(f"fixed depth {depth}: acc {np.round(acc_fixed, 3).tolist()}")
     rho = float(spearmanr(lengths, ponder).statistic)
 
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
-    axes[0].plot(lengths, ponder, "o-")
-    axes[0].set(
-        xlabel="parity input length", ylabel="mean ponder steps (N + R)", title=f"ACT: Spearman ρ = {rho:.2f}"
+    axes[0].fill_between(
+        lengths, ev["ponder_q1"], ev["ponder_q3"], alpha=0.3, label="quartiles over sequences"
     )
-    axes[1].plot(lengths, acc_act, "o-", label="UT + ACT")
-    axes[1].plot(lengths, acc_fixed, "s-", label=f"fixed depth {cfg['max_steps']}")
-    axes[1].set(xlabel="length", ylabel="accuracy", title="parity accuracy")
+    axes[0].plot(lengths, ponder, "o-", label="mean")
+    axes[0].set(
+        xlabel="parity input length",
+        ylabel="ponder ρ = N + R",
+        title=f"ACT ponder time: Spearman ρ = {rho:.2f}",
+    )
+    axes[0].legend()
+    axes[1].plot(lengths, acc_act, "o-", label=f"UT + ACT (mean N = {np.mean(ev['steps']):.2f})")
+    axes[1].plot(lengths, acc_fixed, "s-", label=f"fixed depth {depth} (equal compute)")
+    axes[1].axhline(0.5, color="k", ls=":", lw=1, label="chance")
+    axes[1].set(
+        xlabel="length", ylabel="accuracy (1000 sequences each)", title="parity accuracy", ylim=(0, 1.02)
+    )
     axes[1].legend()
-    axes[2].plot(loss_act, label="UT + ACT (incl. ponder cost)")
-    axes[2].plot(loss_fixed, label="fixed depth")
-    axes[2].set(xlabel="step", ylabel="loss")
+    smooth = np.ones(20) / 20  # one length per batch makes the per-step loss jumpy
+    axes[2].plot(np.convolve(loss_act, smooth, "valid"), label="UT + ACT (incl. τ·ponder)")
+    axes[2].plot(np.convolve(loss_fixed, smooth, "valid"), label=f"fixed depth {depth}")
+    axes[2].set(xlabel="step", ylabel="training loss (20-step mean)")
     axes[2].legend()
     ctx.savefig(fig)
-    ctx.series(
-        "ponder_by_length", {"length": lengths, "ponder": ponder, "acc_act": acc_act, "acc_fixed": acc_fixed}
-    )
+    ctx.series("ponder_by_length", {"length": lengths, **ev, "acc_fixed": acc_fixed})
     metrics = {
         "spearman_ponder_vs_length": rho,
         "mean_acc_act": float(np.mean(acc_act)),
@@ -106,11 +153,12 @@ def universal_transformer(ctx: Context):
         "acc_act_minus_fixed": float(np.mean(acc_act) - np.mean(acc_fixed)),
         "ponder_shortest": ponder[0],
         "ponder_longest": ponder[-1],
+        "fixed_depth": float(depth),
     }
     return ctx.result(
         metrics,
         [Bar("spearman_ponder_vs_length", ">", 0.8), Bar("acc_act_minus_fixed", ">=", 0.0)],
-        bar="mean ponder steps increase with length (Spearman ρ > 0.8 over 9 lengths); accuracy >= the "
-        "fixed-depth baseline's",
-        config={**cfg, "train_lengths": lengths, "steps": steps, "tau": tau, "batch": 128, "lr": 2e-3},
+        bar=f"mean ponder steps increase with length (Spearman ρ > 0.8 over {len(lengths)} lengths); accuracy >= "
+        "the equal-compute fixed-depth baseline's",
+        config={**act_cfg, "train_lengths": lengths, "steps": steps, "tau": tau, "batch": 128, "lr": lr},
     )

@@ -12,6 +12,11 @@ Per position, at step s (h⁰ = embedding):
     hˢ⁺¹ = Block(hˢ + P + τ_s);   y = Σ_s w_s hˢ⁺¹            (weighted state)
     ponder ρ = N + R  (N: steps taken);  loss = task loss + τ·mean(ρ)
 
+With ``halt_after_update`` (Graves' ordering) the block is applied first and p_s reads the new state
+hˢ⁺¹, so even the first halting decision sees the whole sequence; the default reads hˢ (tensor2tensor's
+ordering: the first decision sees only the embeddings). Halting at once (p₁ ≥ 1 − ε) gives N = 1, R = 1,
+ρ = 2 and no gradient to the halting unit: ρ ≥ 1 always, and ρ ≈ 2 is the floor in practice.
+
 Departures:
 1. Classification from the mean of the (ACT-weighted) final states over unpadded positions.
 2. ``act=False`` gives the fixed-depth baseline: the shared block applied ``max_steps`` times.
@@ -47,6 +52,10 @@ class UTConfig:
     """adaptive computation time (False: always max_steps)"""
     threshold: float = 0.99
     """halting threshold 1 − ε"""
+    halt_bias: float = -1.0
+    """initial bias b_h of the halting unit (σ(−1) ≈ 0.27: a few steps at first; Graves and tensor2tensor use 1)"""
+    halt_after_update: bool = False
+    """halting unit reads the state after the step's update (Graves: p from sⁿ); False: before it (tensor2tensor)"""
 
     def __post_init__(self) -> None:
         if self.max_steps < 1:
@@ -67,10 +76,11 @@ class UniversalTransformer(nn.Module):
         self.step_emb = nn.Parameter(torch.randn(cfg.max_steps, e) * 0.02)
         self.block = TransformerBlock(BlockConfig(e, cfg.num_heads, mlp_ratio=2.0))
         self.halt = nn.Linear(e, 1)
-        nn.init.constant_(self.halt.bias, -1.0)  # start by pondering a few steps
+        nn.init.constant_(self.halt.bias, cfg.halt_bias)
         self.norm = nn.LayerNorm(e)
         self.head = nn.Linear(e, cfg.num_classes)
         self.ponder = torch.zeros(0)
+        self.halt_weights = torch.zeros(0)  # (B, T, steps run): the ACT weights w_s, each row sums to 1
 
     def forward(self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
         if x.dim() != 2:
@@ -82,12 +92,17 @@ class UniversalTransformer(nn.Module):
             for s in range(self.cfg.max_steps):
                 h = self.block(h + self.step_emb[s], key_padding_mask=key_padding_mask)
             self.ponder = torch.full((b,), float(self.cfg.max_steps), device=x.device)
+            self.halt_weights = torch.zeros(b, t, self.cfg.max_steps, device=x.device)
+            self.halt_weights[..., -1] = 1.0  # only the last state is read
             return self._readout(h, keep)
         halting = torch.zeros(b, t, device=x.device)  # Σ p so far
         remainders = torch.zeros(b, t, device=x.device)
         n_updates = torch.zeros(b, t, device=x.device)
         out = torch.zeros_like(h)
+        weights = []
         for s in range(self.cfg.max_steps):
+            if self.cfg.halt_after_update:
+                h = self.block(h + self.step_emb[s], key_padding_mask=key_padding_mask)
             p = torch.sigmoid(self.halt(h)).squeeze(-1)  # (B, T)
             running = (halting <= self.cfg.threshold).float()
             last = s == self.cfg.max_steps - 1
@@ -100,11 +115,14 @@ class UniversalTransformer(nn.Module):
             halting = halting + crossing * remainders
             n_updates = n_updates + running
             w = (p * still + crossing * remainders).unsqueeze(-1)  # (B, T, 1)
-            h = self.block(h + self.step_emb[s], key_padding_mask=key_padding_mask)
+            if not self.cfg.halt_after_update:
+                h = self.block(h + self.step_emb[s], key_padding_mask=key_padding_mask)
             out = out + w * h
+            weights.append(w.squeeze(-1))
             if not bool((halting <= self.cfg.threshold).any()):
                 break
         self.ponder = ((n_updates + remainders) * keep).sum(1) / keep.sum(1)  # (B,)
+        self.halt_weights = torch.stack(weights, -1)
         return self._readout(out, keep)
 
     def _readout(self, h: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
