@@ -162,12 +162,13 @@ def td_lambda(ctx: Context):
     axes[2].axhline(opt_vs_random - 0.02, color="k", ls=":", label="bar: optimal − 2 points")
     axes[2].axhline(hold15, color="C2", ls="-.", label="hold-at-15 rule")
     axes[2].set_xscale("symlog", linthresh=1)
+    axes[2].set_xlim(-0.2, 1.3 * cfg.games)
     axes[2].set(
         xlabel="self-play games (0 = untrained net)",
         ylabel="win rate vs random (both seats)",
         title=f"Pig to {game.goal}",
     )
-    axes[2].legend(fontsize=7)
+    axes[2].legend(fontsize=7, loc="center right")
     ctx.savefig(fig)
     gap = 100.0 * (opt_vs_random - win_rate)
     metrics = {
