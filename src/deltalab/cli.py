@@ -1,4 +1,4 @@
-"""``deltalab``: list | run | report | train | bench | generate. Thin: it parses and calls the layers below.
+"""``deltalab``: list | run | report | book | train | bench | generate. Thin: it parses and calls the layers below.
 
 Exit codes: 0 success (``run``: every verdict equals its expectation), 1 a verdict differs or a
 benchmark/training failed, 2 a usage error (unknown name, bad value). With ``--json``, stdout is
@@ -158,6 +158,13 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise UsageError("report takes one run folder (re-render) or two (compare side by side)")
     out = render(args.dirs[0])
     print(out)
+    return 0
+
+
+def cmd_book(args: argparse.Namespace) -> int:
+    from deltalab.lab.book import build
+
+    print(build(args.run_dir, args.out, strict=args.strict))
     return 0
 
 
@@ -338,6 +345,26 @@ def build_parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("report", help="re-render DIR/report.html, or compare two runs: report A B")
     rp.add_argument("dirs", nargs="+", help="run folder(s)")
     rp.set_defaults(fn=cmd_report)
+
+    bk = sub.add_parser(
+        "book",
+        help="the lab book: a page per claim (claim, derivation, setup, measurements, code) and an index",
+        description="Write the lab book: RUN_DIR/book/ from a finished run (`deltalab run` writes it too), "
+        "or, without a run, every registered claim's page (no measurements) into --out DIR.",
+    )
+    bk.add_argument("run_dir", nargs="?", help="a run folder written by `deltalab run`")
+    bk.add_argument(
+        "--out",
+        help="book folder (default RUN_DIR/book); a new or empty folder, or a previous book, "
+        "which is then replaced whole (any other folder is refused)",
+    )
+    bk.add_argument(
+        "--strict",
+        action="store_true",
+        help="stop (exit 2) at the first bad derivation file, naming its file and line "
+        "(default: warn and show its raw source)",
+    )
+    bk.set_defaults(fn=cmd_book)
 
     t = sub.add_parser("train", help="train a registered model on a registered data set")
     t.add_argument("--model", default="mlp", help="model name; `deltalab list --models` (default: mlp)")

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from deltalab.lab.aggregate import aggregate, verdict_label
+from deltalab.lab.book import write_run_book
 from deltalab.lab.experiment import CHAPTERS, EXPERIMENTS, PROFILES, Context, ExperimentSpec
 from deltalab.lab.outdir import RUN_MARKER, check_out
 from deltalab.lab.report import provenance, write_run
@@ -311,6 +312,8 @@ def run(
             "claims": [claims[s.id] for s in specs],
         }
         write_run(staging, doc)
+        # the lab book (book/index.html, a page per claim) beside result.json; it never fails the run
+        write_run_book(staging, doc)
         _replace(staging, out_path)
     finally:
         if staging.exists():

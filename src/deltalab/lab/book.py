@@ -1,0 +1,754 @@
+"""The lab book: a page per claim and an index, written beside a run's result.json or on its own.
+
+``deltalab run`` writes ``RUN_DIR/book/index.html`` and ``RUN_DIR/book/<claim-id>.html``;
+``deltalab book RUN_DIR`` re-builds them from a finished run and ``deltalab book --out DIR``
+builds the book of every registered claim without a run (the pages then carry no measurements).
+Each claim page has five sections:
+
+1. the claim, in one sentence, with its chapter and its bar;
+2. why it holds: the derivation, from ``experiments/derivations/<claim-id>.md``;
+3. how it is measured: the setup, the baseline and the bar (the derivation's section, else the
+   experiment's docstring);
+4. what was measured: every seed's numbers against the bar, mean and spread, the verdict and the
+   figures (the tables of :mod:`deltalab.lab.report`), or a note that the book was built without a run;
+5. the code: the experiment function and the parts the derivation names, highlighted, each linked
+   to its file and line.
+
+A derivation is Markdown (markdown-it-py, CommonMark) with LaTeX math between ``$`` (inline) and
+``$$`` (display), converted to MathML by latex2mathml when the book is built, so the pages need no
+JavaScript and no network (the index's filter is a few lines of inline script). Code is highlighted
+by Pygments. The format (its headings, the optional first-line ``<!-- code: dotted.path, ... -->``
+comment, the LaTeX subset) is checked strictly by ``check_derivation`` (tests, ``deltalab book
+--strict``): a bad file raises ``DerivationError`` naming the file and line. When a run writes its
+book, a bad file only gives a warning and its page shows the raw source; the book never makes a
+run fail.
+
+Departures from what latex2mathml takes as is: ``\\begin{aligned}`` (which it renders as a flat
+row with stray ``&``) is converted as ``\\begin{align*}`` (the same right/left column pairs).
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import html
+import importlib
+import inspect
+import json
+import os
+import re
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import quote
+
+from deltalab.files import atomic_write_text
+from deltalab.lab.experiment import CHAPTERS, EXPERIMENTS, ExperimentSpec
+from deltalab.lab.outdir import OutError
+from deltalab.lab.report import _bar_cell, _fmt, _metric_table, _status, load_result
+
+DERIVATIONS = Path(__file__).resolve().parents[1] / "experiments" / "derivations"
+"""one ``<claim-id>.md`` per claim (the format: module docstring, ``check_derivation``)"""
+BOOK_MARKER = ".deltalab-book"
+"""an empty file in every book folder: the sign that ``deltalab book --out`` may replace it"""
+SECTIONS = ("Why it holds", "How it is measured", "Checked numerically", "Corrections to the notes")
+REQUIRED = SECTIONS[:2]
+_ASSETS = Path(__file__).resolve().parent / "book_assets"
+_PKG_ROOT = Path(__file__).resolve().parents[1]  # .../deltalab
+_CODE_LINE = re.compile(r"\s*<!--\s*code:\s*(.*?)\s*-->\s*")
+_FORBIDDEN_TEX = re.compile(
+    r"\\(newcommand|renewcommand|def|label|eqref|ref|tag)\b|\\begin\{(align|equation|eqnarray|gather)\*?\}"
+)
+
+
+class DerivationError(ValueError):
+    """A derivation file that does not follow the format; the message starts with ``file:line:``."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Derivations: Markdown + LaTeX -> HTML + MathML
+
+
+@functools.lru_cache(maxsize=1)
+def _markdown() -> Any:
+    from markdown_it import MarkdownIt
+    from mdit_py_plugins.dollarmath import dollarmath_plugin
+
+    # html off: a derivation's raw HTML is shown as text, never injected into the page
+    md = MarkdownIt("commonmark", {"html": False}).enable("table")
+    md.use(dollarmath_plugin, allow_labels=False, allow_space=True, allow_digits=False, double_inline=True)
+
+    def math(self: Any, tokens: list[Any], idx: int, options: Any, env: Any) -> str:
+        return tokens[idx].meta["mathml"]
+
+    for kind in ("math_inline", "math_inline_double", "math_block"):
+        md.add_render_rule(kind, math)
+    return md
+
+
+@functools.lru_cache(maxsize=8192)
+def _tex_to_mathml(latex: str, display: bool) -> str:
+    """MathML for ``latex``; ``ValueError`` (one line) where latex2mathml would render it wrongly."""
+    from latex2mathml.converter import convert
+
+    bad = _FORBIDDEN_TEX.search(latex)
+    if bad:
+        raise ValueError(
+            f"{bad.group(0)} is not supported (no macros, labels, tags or numbered environments)"
+        )
+    depth = 0
+    for ch in re.sub(r"\\[{}]", "", latex):
+        depth += {"{": 1, "}": -1}.get(ch, 0)
+        if depth < 0:
+            break
+    if depth:
+        raise ValueError("unbalanced braces { }")
+    tex = re.sub(r"\\(begin|end)\{aligned\}", r"\\\1{align*}", latex)
+    try:
+        out = convert(tex, display="block" if display else "inline")
+    except Exception as e:  # noqa: BLE001 - latex2mathml raises bare Exception subclasses
+        raise ValueError(
+            f"latex2mathml cannot convert it ({type(e).__name__}: {e})".rstrip(": )") + ")"
+        ) from e
+    unknown = re.search(r"\\[A-Za-z]+", out)
+    if unknown:
+        raise ValueError(f"unknown LaTeX command {unknown.group(0)}")
+    if "<mi>&</mi>" in out:
+        raise ValueError("& outside an aligned environment")
+    if 'linebreak="newline"' in out:
+        raise ValueError(
+            r"\\ outside an aligned, cases or matrix environment (a line break MathML cannot show)"
+        )
+    return out
+
+
+@dataclass
+class Derivation:
+    """A parsed derivation file: each section's HTML and the code it names."""
+
+    path: Path
+    sections: dict[str, str] = field(default_factory=dict)
+    code: list[str] = field(default_factory=list)
+    error: str = ""
+    """set (``file:line: what``) when the file could not be rendered; ``source`` is then shown raw"""
+    source: str = ""
+
+
+def _fail(path: Path, line: int, msg: str) -> DerivationError:
+    return DerivationError(f"{_show_path(path)}:{line}: {msg}")
+
+
+def resolve(dotted: str) -> Any:
+    """The module, class or function named ``deltalab.x.y[.Name[.attr]]``; ``LookupError`` if none."""
+    if not re.fullmatch(r"deltalab(\.[A-Za-z_][A-Za-z0-9_]*)+", dotted):
+        raise LookupError(
+            f"{dotted!r} is not a dotted path under deltalab (e.g. deltalab.nn.rope.RotaryEmbedding)"
+        )
+    parts = dotted.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj: Any = importlib.import_module(".".join(parts[:i]))
+        except ModuleNotFoundError:
+            continue
+        try:
+            for attr in parts[i:]:
+                obj = getattr(obj, attr)
+        except AttributeError:
+            break
+        return obj
+    raise LookupError(f"{dotted!r} names no module, class or function of deltalab")
+
+
+def check_derivation(path: str | Path, claim_ids: list[str] | None = None) -> Derivation:
+    """Parse and render a derivation file strictly; ``DerivationError`` (``file:line: what``) if it is bad.
+
+    Checked: the file is named after a registered claim (when ``claim_ids`` is given); the optional
+    first line is ``<!-- code: dotted.path, ... -->`` and every path exists; the H2 headings are
+    among ``SECTIONS``, in that order, the first two present; no text before the first heading;
+    every ``$…$`` / ``$$…$$`` converts to MathML; no ``$`` or LaTeX command is left in the text.
+    """
+    path = Path(path)
+    if claim_ids is not None and path.stem not in claim_ids:
+        import difflib
+
+        close = difflib.get_close_matches(path.stem, claim_ids, n=1)
+        hint = f" (did you mean {close[0]}.md?)" if close else ""
+        raise _fail(path, 1, f"no claim {path.stem!r} is registered{hint}; name the file <claim-id>.md")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise _fail(path, 1, f"not UTF-8 ({e})") from e
+    d = Derivation(path, source=text)
+    lines = text.split("\n")
+    if lines and lines[0].lstrip().startswith("<!--"):
+        m = _CODE_LINE.fullmatch(lines[0])
+        if not m:
+            raise _fail(path, 1, "the first-line comment must read <!-- code: dotted.path, ... -->")
+        d.code = [s.strip() for s in m.group(1).split(",") if s.strip()]
+        for name in d.code:
+            try:
+                resolve(name)
+            except LookupError as e:
+                raise _fail(path, 1, f"code: {e}") from None
+        lines[0] = ""  # keep the line numbers of the rest
+    md = _markdown()
+    tokens = md.parse("\n".join(lines))
+    heads = [k for k, t in enumerate(tokens) if t.type == "heading_open" and t.tag == "h2"]
+    first_line = tokens[heads[0]].map[0] if heads else len(lines)
+    if any(t.map and t.map[0] < first_line for t in tokens[: heads[0] if heads else len(tokens)]):
+        stray = next(t for t in tokens if t.map and t.map[0] < first_line)
+        raise _fail(path, stray.map[0] + 1, "text before the first '## Why it holds' heading")
+    names = [tokens[k + 1].content.strip() for k in heads]
+    for j, (k, name) in enumerate(zip(heads, names)):
+        line = tokens[k].map[0] + 1
+        if name not in SECTIONS:
+            raise _fail(path, line, f"unknown heading '## {name}'; the headings are {', '.join(SECTIONS)}")
+        if name in names[:j]:
+            raise _fail(path, line, f"'## {name}' appears twice")
+    order = [SECTIONS.index(n) for n in names]
+    if order != sorted(order):
+        raise _fail(
+            path, 1, f"headings out of order ({', '.join(names)}); the order is {', '.join(SECTIONS)}"
+        )
+    for name in REQUIRED:
+        if name not in names:
+            raise _fail(path, 1, f"missing '## {name}'")
+    for j, (k, name) in enumerate(zip(heads, names)):
+        end = heads[j + 1] if j + 1 < len(heads) else len(tokens)
+        body = tokens[k + 3 : end]  # past heading_open, inline, heading_close
+        _convert_math(path, body)
+        d.sections[name] = md.renderer.render(body, md.options, {})
+    return d
+
+
+def _convert_math(path: Path, tokens: list[Any]) -> None:
+    """Put each math token's MathML in its ``meta``; refuse ``$`` or LaTeX left in the text."""
+    for t in tokens:
+        line = (t.map[0] + 1) if t.map else 0
+        if t.type == "math_block":
+            try:
+                t.meta["mathml"] = _tex_to_mathml(t.content.strip(), True)
+            except ValueError as e:
+                raise _fail(path, line, f"display math: {e}") from None
+        for c in t.children or []:
+            # the line of this piece within a paragraph that spans several lines
+            here = line + t.content[: max(t.content.find(c.content), 0)].count("\n") if c.content else line
+            if c.type in ("math_inline", "math_inline_double"):
+                try:
+                    c.meta["mathml"] = _tex_to_mathml(c.content.strip(), c.type == "math_inline_double")
+                except ValueError as e:
+                    raise _fail(path, here, f"math ${c.content}$: {e}") from None
+            elif c.type == "text" and "$" in c.content:
+                raise _fail(path, here, f"a '$' that opens no math in {c.content.strip()[:60]!r}")
+            elif c.type == "text" and re.search(r"\\[A-Za-z]{2,}", c.content):
+                raise _fail(path, here, f"LaTeX outside $…$ in {c.content.strip()[:60]!r}")
+
+
+def load_derivation(
+    claim_id: str, folder: Path | None = None, warn: Callable[[str], None] | None = None
+) -> Derivation | None:
+    """The claim's derivation (``None`` if not written yet); a bad file warns and keeps its raw source."""
+    path = (folder or DERIVATIONS) / f"{claim_id}.md"
+    if not path.is_file():
+        return None
+    try:
+        return check_derivation(path)
+    except DerivationError as e:
+        if warn:
+            warn(f"{e} (its page shows the raw file)")
+        return Derivation(path, error=str(e), source=path.read_text(encoding="utf-8", errors="replace"))
+    except Exception as e:  # noqa: BLE001 - the book never breaks a run
+        if warn:
+            warn(f"{_show_path(path)}: {type(e).__name__}: {e} (its page shows the raw file)")
+        return Derivation(path, error=str(e), source=path.read_text(encoding="utf-8", errors="replace"))
+
+
+def check_all_derivations(folder: Path | None = None) -> list[str]:
+    """Every problem in every derivation file present (``file:line: what``); empty when all are good."""
+    ids = EXPERIMENTS.names()
+    problems = []
+    for path in sorted((folder or DERIVATIONS).glob("*.md")):
+        try:
+            check_derivation(path, ids)
+        except DerivationError as e:
+            problems.append(str(e))
+    return problems
+
+
+# --------------------------------------------------------------------------------------------------
+# Code: the experiment and the parts a derivation names, highlighted, linked to file and line
+
+
+def _show_path(path: str | Path) -> str:
+    """``src/deltalab/...`` in a source checkout, ``deltalab/...`` in an installed package."""
+    path = Path(path).resolve()
+    base = _PKG_ROOT.parent
+    try:
+        rel = path.relative_to(base)
+    except ValueError:
+        return str(path)
+    return str(Path(base.name) / rel) if base.name == "src" else str(rel)
+
+
+@functools.lru_cache(maxsize=512)
+def _highlight(source: str, start: int) -> str:
+    from pygments import highlight
+    from pygments.formatters import HtmlFormatter
+    from pygments.lexers import PythonLexer
+
+    return highlight(source, PythonLexer(), HtmlFormatter(linenos="inline", linenostart=start, wrapcode=True))
+
+
+def _code_block(obj: Any, label: str) -> str:
+    esc = html.escape
+    try:
+        file = inspect.getsourcefile(obj)
+        lines, start = inspect.getsourcelines(obj)
+    except (OSError, TypeError):
+        return f"<p class='note'>The source of <code>{esc(label)}</code> is not available.</p>"
+    start = max(start, 1)
+    where = f"{_show_path(file)}:{start}"
+    link = f"<a href='{esc(Path(file).resolve().as_uri())}'><code>{esc(where)}</code></a>"
+    body = _highlight("".join(lines), start)
+    head = f"<p class='codehead'><code>{esc(label)}</code> — {link} ({len(lines)} lines)</p>"
+    if isinstance(obj, ModuleType):
+        return f"{head}<details><summary>the whole module</summary>{body}</details>"
+    return head + body
+
+
+def _dotted(obj: Any) -> str:
+    if isinstance(obj, ModuleType):
+        return obj.__name__
+    return f"{obj.__module__}.{getattr(obj, '__qualname__', getattr(obj, '__name__', '?'))}"
+
+
+# --------------------------------------------------------------------------------------------------
+# The bar without a run: read from the experiment's source (its Bar(...) calls and bar="...")
+
+
+@functools.lru_cache(maxsize=128)
+def _module_tree(file: str) -> ast.Module:
+    return ast.parse(Path(file).read_text(encoding="utf-8"))
+
+
+def _text_of(node: ast.expr) -> str | None:
+    """A string literal's text; an f-string with its ``{expressions}`` shown; ``ctx.pick(quick=, full=)``."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        return "".join(
+            v.value if isinstance(v, ast.Constant) else "{" + ast.unparse(v.value) + "}" for v in node.values
+        )
+    if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "pick":
+        parts = {k.arg: _text_of(k.value) for k in node.keywords}
+        if parts.get("quick"):
+            return f"{parts['quick']} (quick); {parts.get('full') or '…'} (full)"
+    return None
+
+
+def static_bar(spec: ExperimentSpec) -> tuple[str, list[str]]:
+    """(the bar in words, the bar's comparisons) as the experiment's source states them, for a book
+    built without a run; empty where the source computes them."""
+    try:
+        file = inspect.getsourcefile(spec.fn)
+        tree = _module_tree(file)  # type: ignore[arg-type]
+    except (OSError, TypeError, SyntaxError):
+        return "", []
+    fn = next(
+        (n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == spec.fn.__name__),
+        None,
+    )
+    if fn is None:
+        return "", []
+    words, checks = "", []
+    for node in ast.walk(fn):
+        if not isinstance(node, ast.Call):
+            continue
+        name = getattr(node.func, "id", getattr(node.func, "attr", ""))
+        if name == "Bar" and len(node.args) == 3 and all(isinstance(a, ast.Constant) for a in node.args):
+            m, op, v = (a.value for a in node.args)  # type: ignore[attr-defined]
+            checks.append(f"{m} {op} {_fmt(v)}")
+        for k in node.keywords:
+            if k.arg == "bar" and not words:
+                words = _text_of(k.value) or ""
+    return words, checks
+
+
+# --------------------------------------------------------------------------------------------------
+# Pages
+
+
+def _page(title: str, body: str, script: str = "") -> str:
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<meta name="generator" content="deltalab book">'
+        f'<title>{html.escape(title)}</title><link rel="stylesheet" href="book.css"></head>'
+        f"<body><main>{body}</main>{script}</body></html>\n"
+    )
+
+
+def _verdict(c: dict[str, Any] | None) -> tuple[str, str]:
+    return _status(c) if c is not None else ("notrun", "not run")
+
+
+def _figure_src(rel: str, f: str) -> str:
+    return quote(f"{rel}/{f}" if rel not in ("", ".") else f)
+
+
+def _measured(c: dict[str, Any] | None, doc: dict[str, Any] | None, run_dir: Path | None, rel: str) -> str:
+    esc = html.escape
+    if c is None:
+        if doc is None:
+            return (
+                "<p class='note'>No measurements: this book was built without a run. "
+                "<code>deltalab run ID</code> measures the claim and writes its page with the numbers.</p>"
+            )
+        return "<p class='note'>This claim was not part of the run the book was built from.</p>"
+    cls, label = _status(c)
+    seeds = [r.get("seed") for r in c.get("runs", [])]
+    parts = [
+        f"<p>Verdict: <span class='badge {esc(cls)}'>{esc(label)}</span> "
+        f"<span class='small'>({esc(str(doc.get('profile')) if doc else '')} profile, "
+        f"{len(seeds) or 1} seed{'s' if len(seeds) != 1 else ''}"
+        f"{', ' + esc(str(seeds[0])) + '–' + esc(str(seeds[-1])) if len(seeds) > 1 else ''}; "
+        f"{esc(_fmt(c.get('seconds')))} s)</span></p>"
+    ]
+    if c.get("reason"):
+        parts.append(f"<p><b>Expected to fail:</b> {esc(c['reason'])}</p>")
+    if c.get("bar_spec"):
+        parts.append(
+            "<p class='small'>Each barred metric: the mean [min–max over seeds] against the bar, then every "
+            "seed's value (red: that seed misses the bar).</p><ul>"
+            + "".join(f"<li>{_bar_cell(c, b)}</li>" for b in c["bar_spec"])
+            + "</ul>"
+        )
+    parts.append("<h3>Every metric, every seed</h3>" + _metric_table(c))
+    figs = []
+    for f in c.get("figures", []):
+        if run_dir is not None and not (run_dir / f).is_file():
+            figs.append(f"<p class='small'>figure {esc(f)} is missing from the run folder</p>")
+        else:
+            figs.append(f"<img src='{esc(_figure_src(rel, f))}' alt='{esc(f)}'>")
+    others = [f for r in c.get("runs", []) for f in r.get("figures", [])]
+    if run_dir is not None:
+        others = [f for f in others if (run_dir / f).is_file()]
+    if figs:
+        parts.append("<h3>Figures</h3>" + "".join(figs))
+    if others:
+        parts.append(
+            f"<details><summary>the other seeds' figures ({len(others)})</summary>"
+            + "".join(f"<img src='{esc(_figure_src(rel, f))}' alt='{esc(f)}'>" for f in others)
+            + "</details>"
+        )
+    if c.get("message"):
+        parts.append(f"<pre>{esc(c['message'])}</pre>")
+    if c.get("config"):
+        cfg = json.dumps(c["config"], sort_keys=True)
+        parts.append(f"<p class='small'>config: <code>{esc(cfg)}</code></p>")
+    return "".join(parts)
+
+
+def claim_page(
+    cid: str,
+    spec: ExperimentSpec | None,
+    c: dict[str, Any] | None,
+    doc: dict[str, Any] | None,
+    deriv: Derivation | None,
+    *,
+    run_dir: Path | None = None,
+    rel: str = "..",
+    nav: tuple[str | None, str | None] = (None, None),
+) -> str:
+    """One claim's page (HTML): the five sections, every embedded string escaped."""
+    esc = html.escape
+    title = spec.title if spec else (c or {}).get("title", cid)
+    claim = spec.claim if spec else (c or {}).get("claim", "")
+    chapter = spec.chapter if spec else (c or {}).get("chapter", "?")
+    if c is not None and c.get("bar"):
+        bar_words = c["bar"]
+        checks = [f"{b['metric']} {b['op']} {_fmt(b['value'])}" for b in c.get("bar_spec", [])]
+    else:
+        bar_words, checks = static_bar(spec) if spec else ("", [])
+    cls, label = _verdict(c)
+    prev, nxt = nav
+    navline = "<nav class='top'><a href='index.html'>↑ index</a>"
+    navline += f"<a href='{esc(quote(prev))}.html'>← {esc(prev)}</a>" if prev else ""
+    navline += f"<a href='{esc(quote(nxt))}.html'>{esc(nxt)} →</a>" if nxt else ""
+    if doc is not None:
+        navline += "<a href='" + esc(_figure_src(rel, "report.html")) + "'>the run's report</a>"
+    navline += "</nav>"
+    bar_html = (
+        f"<div class='bar'><b>The bar.</b> {esc(bar_words) or 'stated by the experiment when it runs'}"
+        + (
+            f"<br><span class='small'>checked as: <code>{esc(' and '.join(checks))}</code></span>"
+            if checks
+            else ""
+        )
+        + "</div>"
+    )
+    s1 = (
+        f"<h1>{esc(title)}</h1><p class='meta'><code>{esc(cid)}</code> · chapter {esc(chapter)}, "
+        f"{esc(CHAPTERS.get(chapter, ''))} · <span class='badge {esc(cls)}'>{esc(label)}</span></p>"
+        f"<h2 id='claim'><span class='num'>1</span>The claim</h2><p class='claim'>{esc(claim)}</p>{bar_html}"
+    )
+    doc_text = inspect.getdoc(spec.fn) if spec else None
+    docstring = f"<div class='doc'>{esc(doc_text)}</div>" if doc_text else ""
+    if deriv is None or deriv.error:
+        why = (
+            "<p class='note'>Derivation not written yet: <code>"
+            + esc(_show_path(DERIVATIONS / f"{cid}.md"))
+            + "</code> will hold it.</p>"
+            if deriv is None
+            else f"<p class='warn'>The derivation could not be rendered: {esc(deriv.error)}</p>"
+            f"<pre>{esc(deriv.source)}</pre>"
+        )
+        how = docstring or "<p class='note'>The experiment has no docstring.</p>"
+    else:
+        why = deriv.sections.get("Why it holds", "")
+        for extra in SECTIONS[2:]:
+            if extra in deriv.sections:
+                why += f"<h3>{esc(extra)}</h3>{deriv.sections[extra]}"
+        how = deriv.sections.get("How it is measured", "")
+        if docstring:
+            how += f"<details><summary>the experiment's docstring</summary>{docstring}</details>"
+    s2 = f"<h2 id='why'><span class='num'>2</span>Why it holds</h2>{why}"
+    s3 = f"<h2 id='how'><span class='num'>3</span>How it is measured</h2>{how}{bar_html}"
+    s4 = (
+        f"<h2 id='measured'><span class='num'>4</span>What was measured</h2>{_measured(c, doc, run_dir, rel)}"
+    )
+    if spec is None:
+        code = "<p class='note'>This claim is not registered in this version of deltalab.</p>"
+    else:
+        code = _code_block(spec.fn, f"{_dotted(spec.fn)} (the experiment)")
+        for name in deriv.code if deriv and not deriv.error else []:
+            try:
+                code += _code_block(resolve(name), name)
+            except LookupError as e:
+                code += f"<p class='warn'>{esc(str(e))}</p>"
+    s5 = f"<h2 id='code'><span class='num'>5</span>The code</h2>{code}"
+    return _page(f"{cid} — {title}", navline + s1 + s2 + s3 + s4 + s5)
+
+
+_FILTER_JS = """<script>
+(function () {
+  var q = document.getElementById("q"), v = document.getElementById("v"), n = document.getElementById("n");
+  function apply() {
+    var text = q.value.toLowerCase(), verdict = v.value, shown = 0;
+    document.querySelectorAll("section.chapter").forEach(function (sec) {
+      var any = false;
+      sec.querySelectorAll("tr[data-verdict]").forEach(function (tr) {
+        var ok = (!verdict || tr.dataset.verdict === verdict) && tr.textContent.toLowerCase().indexOf(text) >= 0;
+        tr.classList.toggle("hidden", !ok);
+        if (ok) { any = true; shown += 1; }
+      });
+      sec.classList.toggle("hidden", !any);
+    });
+    n.textContent = shown + " shown";
+  }
+  q.addEventListener("input", apply);
+  v.addEventListener("change", apply);
+  apply();
+})();
+</script>"""
+
+
+def index_page(
+    entries: list[tuple[str, ExperimentSpec | None, dict[str, Any] | None, Derivation | None]],
+    doc: dict[str, Any] | None,
+    rel: str,
+) -> str:
+    """The index: chapters, claims, verdicts, derivation status; filters by text and verdict."""
+    esc = html.escape
+    by_chapter: dict[str, list[str]] = {}
+    counts: dict[str, int] = {}
+    for cid, spec, c, deriv in entries:
+        chapter = spec.chapter if spec else (c or {}).get("chapter", "?")
+        title = spec.title if spec else (c or {}).get("title", "")
+        cls, label = _verdict(c)
+        counts[label.split(" (")[0]] = counts.get(label.split(" (")[0], 0) + 1
+        status = (
+            "<span class='notrun'>not written yet</span>"
+            if deriv is None
+            else ("<span class='fail'>does not render</span>" if deriv.error else "written")
+        )
+        by_chapter.setdefault(chapter, []).append(
+            f"<tr data-verdict='{esc(label.split(' (')[0])}'><td><a href='{esc(quote(cid))}.html'>"
+            f"<code>{esc(cid)}</code></a></td><td>{esc(title)}</td>"
+            f"<td class='{esc(cls)}'>{esc(label)}</td><td>{status}</td></tr>"
+        )
+    sections = []
+    order = [ch for ch in CHAPTERS if ch in by_chapter] + [ch for ch in by_chapter if ch not in CHAPTERS]
+    for ch in order:
+        sections.append(
+            f"<section class='chapter'><h2>{esc(ch)} · {esc(CHAPTERS.get(ch, ''))}</h2><table class='claims'>"
+            "<tr><th>claim</th><th>title</th><th>verdict</th><th>derivation</th></tr>"
+            + "".join(by_chapter[ch])
+            + "</table></section>"
+        )
+    written = sum(d is not None and not d.error for _, _, _, d in entries)
+    if doc is None:
+        head = (
+            "<p>Built without a run: the pages hold the claims, their derivations and their code; "
+            "<code>deltalab run</code> writes the book with the measurements beside its result.json.</p>"
+        )
+    else:
+        seeds = doc.get("seeds") or [doc.get("seed")]
+        seedtxt = f"seeds {seeds[0]}–{seeds[-1]}" if len(seeds) > 1 else f"seed {seeds[0]}"
+        git = doc.get("provenance", {}).get("git")
+        head = (
+            f"<p>From the run of {esc(str(doc.get('started')))}: profile <b>{esc(str(doc.get('profile')))}</b>, "
+            f"{esc(seedtxt)}, commit {esc(str(git))}. "
+            f"<a href='{esc(_figure_src(rel, 'report.html'))}'>The run's report</a>.</p>"
+        )
+    options = "".join(f"<option value='{esc(k)}'>{esc(k)} ({n})</option>" for k, n in sorted(counts.items()))
+    body = (
+        f"<h1>The deltalab lab book</h1>{head}"
+        f"<p class='counts'>{len(entries)} claims; {written} derivations written. Each page: the claim, why "
+        "it holds, how it is measured, what was measured, the code.</p>"
+        "<div class='filters'><input id='q' type='search' placeholder='filter by text (id, title, verdict)' "
+        "aria-label='filter by text'><select id='v' aria-label='filter by verdict'>"
+        f"<option value=''>every verdict</option>{options}</select><span id='n' class='small'></span></div>"
+        + "".join(sections)
+    )
+    return _page("deltalab lab book", body, _FILTER_JS)
+
+
+# --------------------------------------------------------------------------------------------------
+# Writing
+
+
+def _warn_stderr(msg: str) -> None:
+    print(f"deltalab book: warning: {msg}", file=sys.stderr, flush=True)
+
+
+def write_book(
+    folder: str | Path,
+    doc: dict[str, Any] | None = None,
+    run_dir: str | Path | None = None,
+    *,
+    strict: bool = False,
+    warn: Callable[[str], None] = _warn_stderr,
+    derivations: Path | None = None,
+) -> Path:
+    """Write the book's pages into ``folder`` (created; files written atomically); return its index.
+
+    ``doc`` is a run's result.json (``None``: every registered claim, no measurements); the run's
+    figures are linked by relative path from ``folder`` to ``run_dir``. ``derivations`` is the folder
+    of derivation files (default ``DERIVATIONS``). ``strict`` raises
+    ``DerivationError`` on a bad derivation instead of warning and showing its raw source.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    derivations = derivations or DERIVATIONS
+    rd = Path(run_dir) if run_dir is not None else None
+    rel = Path(os.path.relpath(rd.resolve(), folder.resolve())).as_posix() if rd is not None else "."
+    known = set(EXPERIMENTS.names())
+    if doc is None:
+        order = {ch: k for k, ch in enumerate(CHAPTERS)}
+        ids = sorted(known, key=lambda i: order.get(EXPERIMENTS.get(i).chapter, len(order)))
+        runs: dict[str, dict[str, Any]] = {}
+    else:
+        ids = [c["id"] for c in doc["claims"]]
+        runs = {c["id"]: c for c in doc["claims"]}
+    entries = []
+    for cid in ids:
+        if strict and (derivations / f"{cid}.md").is_file():
+            deriv: Derivation | None = check_derivation(derivations / f"{cid}.md", sorted(known))
+        else:
+            deriv = load_derivation(cid, derivations, warn)
+        spec = EXPERIMENTS.get(cid) if cid in known else None
+        entries.append((cid, spec, runs.get(cid), deriv))
+    css = (_ASSETS / "book.css").read_text(encoding="utf-8")
+    from pygments.formatters import HtmlFormatter
+
+    atomic_write_text(folder / "book.css", css + HtmlFormatter().get_style_defs(".highlight") + "\n")
+    for k, (cid, spec, c, deriv) in enumerate(entries):
+        nav = (entries[k - 1][0] if k else None, entries[k + 1][0] if k + 1 < len(entries) else None)
+        page = claim_page(cid, spec, c, doc, deriv, run_dir=rd, rel=rel, nav=nav)
+        atomic_write_text(folder / f"{cid}.html", page)
+    (folder / BOOK_MARKER).touch()
+    return atomic_write_text(folder / "index.html", index_page(entries, doc, rel))
+
+
+def write_run_book(
+    run_dir: str | Path, doc: dict[str, Any], warn: Callable[[str], None] = _warn_stderr
+) -> None:
+    """``run_dir/book/`` for a run that has just been written; never raises (a run never fails on it)."""
+    try:
+        write_book(Path(run_dir) / "book", doc, run_dir, warn=warn)
+    except Exception as e:  # noqa: BLE001 - the book is a view of the run, not part of its verdicts
+        warn(f"the lab book was not written ({type(e).__name__}: {e}); `deltalab book RUN_DIR` retries")
+
+
+def is_book_folder(folder: Path) -> bool:
+    """True for a folder ``deltalab book`` (or a run) wrote: it holds the book marker."""
+    return (folder / BOOK_MARKER).is_file()
+
+
+def check_book_out(out: str | Path) -> Path:
+    """Where a book may go (the rules of ``lab.outdir.check_out``, with a book as the thing replaced)."""
+    out = Path(out)
+    target = out.resolve()
+    cwd = Path.cwd().resolve()
+    if target == cwd or target in cwd.parents:
+        raise OutError(
+            f"--out {out} is the current folder or one of its parents; give a folder of its own, e.g. book"
+        )
+    existing = target
+    while not existing.exists():
+        existing = existing.parent
+    if existing != target and not existing.is_dir():
+        raise OutError(f"--out {out}: {existing} is a file, so no folder can be made under it")
+    if target.exists():
+        if not target.is_dir():
+            raise OutError(f"--out {out} exists and is a file; give a folder")
+        if any(target.iterdir()) and not is_book_folder(target):
+            raise OutError(
+                f"--out {out} is a folder that `deltalab book` did not write (no {BOOK_MARKER}); "
+                "refusing to replace it: give a new folder, or empty this one yourself"
+            )
+    writable = target.parent if target.parent.exists() else existing
+    if not os.access(writable, os.W_OK | os.X_OK):
+        raise OutError(f"--out {out}: {writable} is not writable")
+    return out
+
+
+def build(
+    run_dir: str | Path | None = None,
+    out: str | Path | None = None,
+    *,
+    strict: bool = False,
+    warn: Callable[[str], None] = _warn_stderr,
+) -> Path:
+    """``deltalab book``: the book of a finished run (default ``RUN_DIR/book``) or, without a run, of
+    every registered claim into ``out``. The folder is replaced whole, only once the new book is
+    complete (written beside it, then renamed); returns the index page."""
+    if run_dir is None and out is None:
+        raise ValueError(
+            "give a run folder (deltalab book RUN_DIR) or a folder for a book without a run (--out DIR)"
+        )
+    doc = load_result(run_dir) if run_dir is not None else None
+    out_path = check_book_out(out if out is not None else Path(run_dir) / "book")  # type: ignore[arg-type]
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    staging = out_path.parent / f".{out_path.name}.staging-{os.getpid()}"
+    if staging.exists():
+        shutil.rmtree(staging)
+    try:
+        write_book(staging, doc, run_dir, strict=strict, warn=warn)
+        check_book_out(out_path)  # the folder may have changed meanwhile
+        if out_path.exists():
+            old = out_path.parent / f".{out_path.name}.old-{os.getpid()}"
+            out_path.rename(old)
+            staging.rename(out_path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            staging.rename(out_path)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return out_path / "index.html"
