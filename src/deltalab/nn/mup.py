@@ -20,8 +20,9 @@ Departures from the mup package:
 2. ``attention_scale`` is √d_base / d (mup: attn_mult / d), so that the base equals SP exactly.
 3. Hidden-layer biases of :class:`MupMLP` keep ``nn.Linear``'s init, U(±1/√width), so their scale
    at init shrinks as 1/√width; μP treats biases as vector-like (Θ(1) at init) and the ``mup``
-   package keeps them width-independent. The difference vanishes at the base width, and is kept
-   (for now) because the registered μP claims were measured with it; a test pins it.
+   package keeps them width-independent. ``mup_bias_init=True`` (used by the mup-lr-transfer
+   claim) draws them from U(±1/√base_width) instead, as the ``mup`` package does; the default
+   keeps the old init (the difference vanishes at the base width; a test pins both).
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ class MupMLP(nn.Sequential):
 
     mup=True: the readout is a :class:`MuReadout` with width_mult = width / base_width;
     mup=False: a plain ``nn.Linear`` (standard parametrization). Same seed and width = base_width
-    give identical models either way.
+    give identical models either way. mup_bias_init (μP only): hidden biases ~ U(±1/√base_width).
     """
 
     def __init__(
@@ -100,6 +101,7 @@ class MupMLP(nn.Sequential):
         mup: bool = True,
         activation: Callable[[], nn.Module] = nn.ReLU,
         zero_init_readout: bool = False,
+        mup_bias_init: bool = False,
     ) -> None:
         if depth < 1 or width < 1 or base_width < 1:
             raise ValueError(f"depth, width, base_width must be >= 1, got {depth}, {width}, {base_width}")
@@ -113,3 +115,7 @@ class MupMLP(nn.Sequential):
         else:
             layers.append(nn.Linear(width, out_features))
         super().__init__(*layers)
+        if mup and mup_bias_init:  # hidden biases Θ(1) at init, as at the base width (Departure 3)
+            with torch.no_grad():
+                for layer in list(self)[3:-1:2]:  # the width × width Linears
+                    layer.bias.mul_(math.sqrt(width / base_width))  # U(±1/√width) → U(±1/√base_width)
