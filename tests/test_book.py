@@ -133,7 +133,12 @@ def _fake_run(run: Path) -> dict:
     def claim(cid, verdict, expected="pass", values=(0.01, 0.02, 0.03)):
         spec = EXPERIMENTS.get(cid)
         runs = [
-            {"seed": s, "verdict": verdict, "metrics": {"err": v, "other": 1.0}, "seconds": 0.5}
+            {
+                "seed": s,
+                "verdict": "pass" if v < 0.1 else "fail",
+                "metrics": {"err": v, "other": 1.0},
+                "seconds": 0.5,
+            }
             | ({"figures": [f"seed-{s}/{cid}.png"]} if s else {})
             for s, v in enumerate(values)
         ]
@@ -208,7 +213,7 @@ def test_run_book_has_five_sections_measurements_and_relative_figures(tmp_path, 
     assert "expected fail" in rope and "measured 0.5, not below 0.1" in rope and "<math" in rope
     assert "deltalab/nn/rope.py" in rope and "RotaryEmbedding" in rope
     ce = (run / "book" / "ce-vs-mse.html").read_text()
-    assert "Derivation not written yet" in ce and "unstable" in ce
+    assert "Derivation not written yet" in ce and "unstable (pass at 0, 2; fail at 1)" in ce
     idx = index.read_text()
     assert all(f"href='{c['id']}.html'" in idx for c in doc["claims"]) and "../report.html" in idx
 
