@@ -220,6 +220,7 @@ def test_run_book_has_five_sections_measurements_and_relative_figures(tmp_path, 
 
 def test_book_without_a_run_covers_every_claim_within_budget(tmp_path):
     ids = EXPERIMENTS.names()
+    before = {p.name for p in DERIVATIONS.glob("*.md")}  # others write derivations meanwhile
     t0 = time.process_time()
     write_book(tmp_path / "book", None)
     cpu = time.process_time() - t0
@@ -228,7 +229,8 @@ def test_book_without_a_run_covers_every_claim_within_budget(tmp_path):
         page = (tmp_path / "book" / f"{cid}.html").read_text()
         assert all(f"id='{sid}'" in page for sid in SECTION_IDS), cid
         assert "No measurements" in page and 'class="highlight"' in page, cid
-        assert ("Derivation not written yet" in page) != (DERIVATIONS / f"{cid}.md").is_file(), cid
+        if (f"{cid}.md" in before) == (DERIVATIONS / f"{cid}.md").is_file():
+            assert ("Derivation not written yet" in page) != (f"{cid}.md" in before), cid
     assert (tmp_path / "book" / "book.css").is_file()
 
 
@@ -481,3 +483,11 @@ def test_book_in_headless_chromium(tmp_path, derivs):
             browser.screenshot(shots / f"{c['id']}.png")
     finally:
         browser.close()
+
+
+@pytest.mark.parametrize(
+    "tex", [r"\arg\min_w f(w)", r"\argmin_w f", r"\operatorname*{arg\,max}_k p_k", r"\operatorname{tr}(A)"]
+)
+def test_operator_names_latex2mathml_garbles_are_rewritten(tex):
+    out = book._tex_to_mathml(tex, False)
+    assert "\\" not in out and "<mo>*</mo>" not in out and "<mo />" not in out

@@ -23,8 +23,10 @@ comment, the LaTeX subset) is checked strictly by ``check_derivation`` (tests, `
 book, a bad file only gives a warning and its page shows the raw source; the book never makes a
 run fail.
 
-Departures from what latex2mathml takes as is: ``\\begin{aligned}`` (which it renders as a flat
-row with stray ``&``) is converted as ``\\begin{align*}`` (the same right/left column pairs).
+Departures from what latex2mathml takes as is (it renders these wrongly or not at all):
+``\\begin{aligned}`` is converted as ``\\begin{align*}`` (the same right/left column pairs);
+``\\arg``, ``\\argmin``, ``\\argmax`` and ``\\operatorname*{arg\\,min}`` (any name that is not
+letters only) as ``\\mathrm{...}``.
 """
 
 from __future__ import annotations
@@ -90,6 +92,20 @@ def _markdown() -> Any:
     return md
 
 
+def _rewrite_tex(latex: str) -> str:
+    """The LaTeX the format allows, in the forms latex2mathml renders right (see the module docstring)."""
+    tex = re.sub(r"\\(begin|end)\{aligned\}", r"\\\1{align*}", latex)
+    tex = re.sub(r"\\arg(min|max)(?![A-Za-z])", r"\\mathrm{arg\\,\1}", tex)
+    tex = re.sub(r"\\arg(?![A-Za-z])", r"\\mathrm{arg}", tex)
+
+    def opname(m: re.Match[str]) -> str:
+        # latex2mathml takes \operatorname{tr} but garbles a name with spacing or a star
+        name = m.group(1)
+        return f"\\operatorname{{{name}}}" if name.isalpha() else f"\\mathrm{{{name}}}"
+
+    return re.sub(r"\\operatorname\*?\{([^{}]*)\}", opname, tex)
+
+
 @functools.lru_cache(maxsize=8192)
 def _tex_to_mathml(latex: str, display: bool) -> str:
     """MathML for ``latex``; ``ValueError`` (one line) where latex2mathml would render it wrongly."""
@@ -107,7 +123,7 @@ def _tex_to_mathml(latex: str, display: bool) -> str:
             break
     if depth:
         raise ValueError("unbalanced braces { }")
-    tex = re.sub(r"\\(begin|end)\{aligned\}", r"\\\1{align*}", latex)
+    tex = _rewrite_tex(latex)
     try:
         out = convert(tex, display="block" if display else "inline")
     except Exception as e:  # noqa: BLE001 - latex2mathml raises bare Exception subclasses
