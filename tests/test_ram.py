@@ -1,9 +1,9 @@
-"""RAM: glimpse sensor, canvas placement, forward/backward of both variants, bad configs."""
+"""RAM: glimpse sensor, canvas placement, the REINFORCE loss, forward/backward of both variants, bad configs."""
 
 import pytest
 import torch
 
-from deltalab.models.ram import RAM, RAMConfig, glimpse, place_on_canvas, ram_loss
+from deltalab.models.ram import RAM, RAMConfig, glimpse, place_on_canvas, ram_loss, reinforce_loss
 
 
 def test_glimpse_reads_the_right_pixels() -> None:
@@ -14,6 +14,38 @@ def test_glimpse_reads_the_right_pixels() -> None:
     torch.testing.assert_close(g, torch.ones(1, 4))
     assert glimpse(img, torch.tensor([[0.75, 0.75]]), 2, 1).abs().sum() == 0
     assert glimpse(img, top_left, 2, 3).shape == (1, 12)
+
+
+def test_coarse_scale_is_a_block_average() -> None:
+    # a 4×4 image with one bright pixel; scale 1 of a 2-px glimpse at the centre covers all 16 pixels,
+    # averaged over 2×2 blocks: the block holding the pixel reads 1/4, the others 0
+    img = torch.zeros(1, 1, 4, 4)
+    img[0, 0, 0, 1] = 1.0  # row 0, column 1: the top-left 2×2 block
+    g = glimpse(img, torch.zeros(1, 2), size=2, scales=2)
+    torch.testing.assert_close(g[0, 4:], torch.tensor([0.25, 0.0, 0.0, 0.0]))
+    assert g[0, :4].abs().sum() == 0  # the finest 2×2 patch at the centre misses the pixel
+
+
+def test_glimpse_at_the_returned_centre_sees_the_digit() -> None:
+    x = torch.rand(3, 1, 8, 8)
+    c, centres = place_on_canvas(x, 24, torch.Generator().manual_seed(1), return_centres=True)
+    torch.testing.assert_close(glimpse(c, centres, 8, 1), x.flatten(1))
+
+
+def test_reinforce_loss_pushes_the_mean_towards_rewarded_locations() -> None:
+    # one location dimension, baseline 0.5: the sample at +1 was rewarded (R=1), the one at −1 not
+    mean = torch.zeros(2, 1, requires_grad=True)
+    loc = torch.tensor([[1.0], [-1.0]])
+    log_probs = -((loc - mean) ** 2) / 2
+    loss = reinforce_loss(log_probs, torch.full((2, 1), 0.5), torch.tensor([1.0, 0.0]))
+    loss.backward()
+    # descent raises both means: towards the rewarded +1, away from the unrewarded −1
+    assert mean.grad[0, 0] < 0 and mean.grad[1, 0] < 0
+    # the baseline term alone: zero when the baseline equals the reward
+    torch.testing.assert_close(
+        reinforce_loss(torch.zeros(2, 1), torch.tensor([[1.0], [0.0]]), torch.tensor([1.0, 0.0])),
+        torch.tensor(0.0),
+    )
 
 
 def test_place_on_canvas_keeps_the_digit() -> None:

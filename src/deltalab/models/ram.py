@@ -11,10 +11,13 @@ Paper: Mnih, Heess, Graves & Kavukcuoglu, "Recurrent Models of Visual Attention"
     ŷ = softmax(W_a h_T)                                                   classifier
 
 Loss = cross-entropy(ŷ, y) − Σ_t log π(l_t | h_t) · (R − b_t) + Σ_t (R − b_t)², with reward R = 1 for
-a correct final answer (REINFORCE with a baseline; the sampled l_t are detached).
+a correct final answer (the paper's hybrid loss: REINFORCE with a learned baseline; the sampled l_t are
+detached).
 
 Departures:
-1. Patches are resampled by bilinear ``F.grid_sample`` rather than averaged over blocks.
+1. Each coarser patch is read by bilinear ``F.grid_sample`` (locations are continuous) from the image
+   averaged over 2^s×2^s blocks: the paper's "progressively lower resolution" sensor, pooled once per
+   level instead of inside each patch.
 2. The core is a GRU cell (the paper: a ReLU RNN for classification) — steadier on a small budget.
 3. The first glimpse is at the centre, and ``random_glimpses=True`` replaces the policy by uniform
    random locations (the control the claim compares against).
@@ -35,17 +38,19 @@ from torch import nn
 def glimpse(images: torch.Tensor, loc: torch.Tensor, size: int, scales: int) -> torch.Tensor:
     """Multi-resolution patches: images (B, C, H, W), loc (B, 2) in [−1, 1] (x, y) -> (B, S·C·g·g).
 
-    Scale s covers a (size·2^s)-pixel square around ``loc``, resampled to size×size.
+    Scale s covers a (size·2^s)-pixel square around ``loc`` at 2^s-times lower resolution: it is read
+    bilinearly from the image averaged over 2^s×2^s blocks (a point resampling at stride 2^s would skip
+    most strokes). H and W should be multiples of 2^(S−1) so that every level spans the same extent.
     """
-    B, _, H, W = images.shape
+    B = images.shape[0]
     out = []
     for s in range(scales):
-        side = size * 2**s
+        level = F.avg_pool2d(images, 2**s) if s else images  # (B, C, H/2^s, W/2^s)
         theta = torch.zeros(B, 2, 3, device=images.device, dtype=images.dtype)
-        theta[:, 0, 0], theta[:, 1, 1] = side / W, side / H
+        theta[:, 0, 0], theta[:, 1, 1] = size / level.shape[3], size / level.shape[2]
         theta[:, :, 2] = loc
         grid = F.affine_grid(theta, [B, 1, size, size], align_corners=False)
-        out.append(F.grid_sample(images, grid, align_corners=False).flatten(1))  # (B, C·g·g)
+        out.append(F.grid_sample(level, grid, align_corners=False).flatten(1))  # (B, C·g·g)
     return torch.cat(out, dim=1)
 
 
@@ -132,16 +137,28 @@ def ram_loss(
     ce = F.cross_entropy(logits, target)
     if log_probs.numel() == 0:  # random glimpses: nothing for the policy to learn
         return ce
-    reward = (logits.argmax(-1) == target).float().unsqueeze(1)  # (B, 1)
-    advantage = (reward - baselines).detach()  # (B, K−1)
-    reinforce = -(log_probs * advantage).sum(1).mean()
-    return ce + reinforce + F.mse_loss(baselines, reward.expand_as(baselines))
+    reward = (logits.argmax(-1) == target).float()  # (B,)
+    return ce + reinforce_loss(log_probs, baselines, reward)
+
+
+def reinforce_loss(log_probs: torch.Tensor, baselines: torch.Tensor, reward: torch.Tensor) -> torch.Tensor:
+    """−Σ_t log π(l_t)·(R − b_t) (baseline held fixed) + Σ_t (R − b_t)²: log_probs, baselines (B, T), reward (B,).
+
+    Descending it raises the log-probability of locations whose episode beat the baseline and lowers it
+    for those below; the baseline itself regresses on R (mean over T and the batch).
+    """
+    reward = reward.unsqueeze(1).expand_as(baselines)
+    advantage = (reward - baselines).detach()  # (B, T)
+    return -(log_probs * advantage).sum(1).mean() + F.mse_loss(baselines, reward)
 
 
 def place_on_canvas(
-    images: torch.Tensor, canvas: int, generator: torch.Generator | None = None
-) -> torch.Tensor:
-    """Paste each image (B, C, h, w) at a uniformly random position of a zero canvas -> (B, C, canvas, canvas)."""
+    images: torch.Tensor, canvas: int, generator: torch.Generator | None = None, return_centres: bool = False
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """Paste each image (B, C, h, w) at a uniformly random position of a zero canvas -> (B, C, canvas, canvas).
+
+    With ``return_centres`` also return each image's centre (B, 2) as (x, y) in the glimpse coordinates [−1, 1].
+    """
     B, C, h, w = images.shape
     if canvas < max(h, w):
         raise ValueError(f"canvas must be >= the image side {max(h, w)}, got {canvas}")
@@ -150,4 +167,8 @@ def place_on_canvas(
     xs = torch.randint(0, canvas - w + 1, (B,), generator=generator)
     for i in range(B):
         out[i, :, ys[i] : ys[i] + h, xs[i] : xs[i] + w] = images[i]
-    return out
+    if not return_centres:
+        return out
+    # pixel i spans [2i/W − 1, 2(i+1)/W − 1] under align_corners=False
+    centres = torch.stack([(2 * xs + w) / canvas - 1, (2 * ys + h) / canvas - 1], 1).to(images.dtype)
+    return out, centres
