@@ -21,7 +21,8 @@ import pytest
 
 from deltalab.cli import main
 from deltalab.lab import book
-from deltalab.lab.book import DERIVATIONS, DerivationError, check_derivation, write_book
+from deltalab.lab.book import write_book
+from deltalab.lab.derivation import DERIVATIONS, DerivationError, _tex_to_mathml, check_derivation
 from deltalab.lab.experiment import EXPERIMENTS
 
 SECTION_IDS = ("claim", "why", "how", "measured", "code")
@@ -489,5 +490,5 @@ def test_book_in_headless_chromium(tmp_path, derivs):
     "tex", [r"\arg\min_w f(w)", r"\argmin_w f", r"\operatorname*{arg\,max}_k p_k", r"\operatorname{tr}(A)"]
 )
 def test_operator_names_latex2mathml_garbles_are_rewritten(tex):
-    out = book._tex_to_mathml(tex, False)
+    out = _tex_to_mathml(tex, False)
     assert "\\" not in out and "<mo>*</mo>" not in out and "<mo />" not in out
