@@ -182,3 +182,53 @@ def test_pixel_norm_gives_unit_rms_features():
     assert torch.allclose(PixelNorm()(x).pow(2).mean(1), torch.ones(3, 4, 4), atol=1e-5)
     G = ProgressiveGenerator(4, 8, codes=4)
     assert G(torch.randn(2, 4), 8, 0.5).shape == (2, 1, 8, 8)
+
+
+def test_fade_blend_at_alpha_0_and_1_in_both_nets():
+    import torch.nn.functional as F
+
+    from deltalab.models.progressive_gan import ProgressiveDiscriminator, ProgressiveGenerator, fade
+
+    low, high = torch.randn(2, 1, 8, 8), torch.randn(2, 1, 8, 8)
+    assert torch.equal(fade(low, high, 0.0), low) and torch.equal(fade(low, high, 1.0), high)
+    assert torch.allclose(fade(low, high, 0.25), 0.75 * low + 0.25 * high)
+    torch.manual_seed(0)
+    G, D = ProgressiveGenerator(4, 8), ProgressiveDiscriminator(8)
+    z, x = torch.randn(3, 4), torch.rand(3, 1, 8, 8)
+    with torch.no_grad():
+        h4 = G.block4(G.base(z).view(-1, 8, 4, 4))
+        new8 = torch.sigmoid(G.to_rgb8(G.block8(F.interpolate(h4, scale_factor=2))))
+        assert torch.allclose(G(z, 8, 1.0), new8)  # α = 1: the new block alone
+        # D at α = 0 sees only the pooled image through fromRGB_4, i.e. it is D at 4×4
+        assert torch.allclose(D(x, 0.0), D(F.avg_pool2d(x, 2)))
+        h = F.avg_pool2d(D.block8(D.from_rgb8(x)), 2)
+        assert torch.allclose(D(x, 1.0), D.trunk4(h).squeeze(1))
+
+
+def test_progressive_phase_end_callback_sees_each_stage_once():
+    from deltalab.models.progressive_gan import (
+        ProgressiveConfig,
+        ProgressiveDiscriminator,
+        ProgressiveGenerator,
+        train_progressive,
+    )
+
+    torch.manual_seed(0)
+    G, D = ProgressiveGenerator(4, 8), ProgressiveDiscriminator(8)
+    seen = []
+    ema = ema_of(G, 0.9)
+    real = lambda n: torch.rand(n, 1, 8, 8)  # noqa: E731
+    hist = train_progressive(
+        G,
+        D,
+        real,
+        ProgressiveConfig(2, 3, 1, batch_size=4),
+        ema=ema,
+        on_phase_end=lambda p: seen.append((p, len(seen))),
+    )
+    assert [p for p, _ in seen] == ["4x4", "fade", "8x8"] and len(hist["alpha"]) == 6
+    seen.clear()
+    train_progressive(
+        G, D, real, ProgressiveConfig(2, 0, 2, batch_size=4), on_phase_end=lambda p: seen.append((p, 0))
+    )
+    assert [p for p, _ in seen] == ["4x4", "8x8"]  # an empty phase is not reported

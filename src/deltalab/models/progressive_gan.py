@@ -40,6 +40,11 @@ class PixelNorm(nn.Module):
         return x * torch.rsqrt(x.pow(2).mean(dim=1, keepdim=True) + self.eps)
 
 
+def fade(low: torch.Tensor, high: torch.Tensor, alpha: float) -> torch.Tensor:
+    """The fade-in blend (1 − α) · low + α · high: α = 0 is the old path alone, α = 1 the new block."""
+    return (1 - alpha) * low + alpha * high
+
+
 class ProgressiveGenerator(nn.Module):
     """z (B, Z) → image at the current resolution (4 or 8) with fade-in ``alpha``.
 
@@ -72,7 +77,7 @@ class ProgressiveGenerator(nn.Module):
             return img4
         h8 = self.block8(F.interpolate(h4, scale_factor=2, mode="nearest"))  # (B, C, 8, 8)
         img8 = torch.sigmoid(self.to_rgb8(h8))
-        return (1 - alpha) * F.interpolate(img4, scale_factor=2, mode="nearest") + alpha * img8
+        return fade(F.interpolate(img4, scale_factor=2, mode="nearest"), img8, alpha)
 
 
 class ProgressiveDiscriminator(nn.Module):
@@ -97,7 +102,7 @@ class ProgressiveDiscriminator(nn.Module):
             raise ValueError(f"images must be 4×4 or 8×8, got {tuple(x.shape)}")
         h = F.avg_pool2d(self.block8(self.from_rgb8(x)), 2)  # (B, C, 4, 4)
         skip = self.from_rgb4(F.avg_pool2d(x, 2))
-        return self.trunk4((1 - alpha) * skip + alpha * h).squeeze(1)
+        return self.trunk4(fade(skip, h, alpha)).squeeze(1)
 
 
 @dataclass
@@ -127,16 +132,24 @@ def train_progressive(
     cfg: ProgressiveConfig,
     generator: torch.Generator | None = None,
     ema: AveragedModel | None = None,
+    on_phase_end: Callable[[str], None] | None = None,
 ) -> dict[str, list[float]]:
     """Grow 4×4 → 8×8; ``sample_real(n)`` gives (n, 1, 8, 8) images, pooled to 4×4 in phase one.
 
     ``ema`` (``optim.averaging.ema_of(G, decay)``) is updated after every generator step, as in the paper.
+    ``on_phase_end(name)`` is called after the last step of each non-empty phase ("4x4", "fade",
+    "8x8"), e.g. to draw samples at each stage; it must not touch ``generator``.
     """
     device = next(G.parameters()).device
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
     hist: dict[str, list[float]] = {"d_loss": [], "g_loss": [], "alpha": [], "resolution": []}
     total = cfg.steps_4 + cfg.steps_fade + cfg.steps_8
+    ends, done = {}, 0  # the step count at which each non-empty phase ends → its name
+    for name, n in (("4x4", cfg.steps_4), ("fade", cfg.steps_fade), ("8x8", cfg.steps_8)):
+        done += n
+        if n > 0:
+            ends[done] = name
     for step in range(total):
         if step < cfg.steps_4:
             res, alpha = 4, 1.0
@@ -146,7 +159,7 @@ def train_progressive(
         if res == 4:
             x = F.avg_pool2d(x, 2)  # (B, 1, 4, 4)
         else:  # the real images fade the same way as the fakes
-            x = (1 - alpha) * F.interpolate(F.avg_pool2d(x, 2), scale_factor=2, mode="nearest") + alpha * x
+            x = fade(F.interpolate(F.avg_pool2d(x, 2), scale_factor=2, mode="nearest"), x, alpha)
         z = torch.randn(cfg.batch_size, G.latent_dim, generator=generator).to(device)
         with torch.no_grad():
             fake = G(z, res, alpha)
@@ -158,6 +171,8 @@ def train_progressive(
         opt_g.step()
         if ema is not None:
             ema.update_parameters(G)
+        if on_phase_end is not None and step + 1 in ends:
+            on_phase_end(ends[step + 1])
         for k, v in (
             ("d_loss", d_loss.item()),
             ("g_loss", g_loss.item()),
