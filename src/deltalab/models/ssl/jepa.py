@@ -3,107 +3,215 @@
 Assran et al., "Self-Supervised Learning from Images with a Joint-Embedding Predictive Architecture"
 (I-JEPA), arXiv:2301.08243. Per image on the grid of P patches:
 
-    targets T₁..T_K: random blocks of patches;  context C: patches outside ∪T_k
-    s_y = f_ξ(x)[T]                       target encoder (EMA of θ), all patches, no gradient  (B, |T|, E)
-    s_x = f_θ(x_C)                        context encoder on the context only                 (B, |C|, E)
-    ŝ_y = g_φ([s_x ; m + pos_T])[T]       narrow predictor with mask tokens at the targets
-    L = mean ‖ŝ_y − s_y‖²;  θ, φ ← AdamW;  ξ ← τ·ξ + (1−τ)·θ
+    targets T₁..T_K: K blocks of h×w patches (same size for the whole batch)
+    context C: one large block, minus ∪T_k (so the context never sees a target)
+    s_y = LN(f_ξ(x))[T_k]                 target encoder (EMA of θ), all patches, no gradient  (B, T, E)
+    s_x = f_θ(x_C)                        context encoder on the context only                 (B, C, E)
+    ŝ_y = g_φ([s_x ; m + pos_{T_k}])      narrow predictor, one target block at a time        (B·K, T, E)
+    L = mean ‖ŝ_y − s_y‖²;  θ, φ ← AdamW;  ξ ← τ_k·ξ + (1−τ_k)·θ,  τ_k linear from τ₀ to τ₁
 
-The loss lives in latent space: no pixels are reconstructed. Collapse (a constant s_y) would make
-L zero; the EMA target and the predictor are what prevents it, and ``embedding_std`` checks it.
+LN is a LayerNorm without parameters over the feature dimension, as in the reference code. The loss
+lives in latent space: no pixels are reconstructed. Collapse (a constant s_y) would make L zero;
+the EMA target, the predictor and the masking are what prevent it, and ``embedding_std`` checks it.
+
+Shapes: B batch, P patches on a G×G grid, K target blocks, T = h·w patches per target block,
+C context patches, E embedding size, E_p predictor width.
 
 Departures:
-1. Fixed-size sets so that a batch is one tensor: K blocks of b×b patches (they may overlap; a
-   duplicated target position is predicted twice), and the context is a random subset of fixed
-   size of the complement of the union.
-2. τ ramps 0.95 → 0.99 (not 0.996 → 1): a few hundred steps instead of ~10⁵.
+1. Fixed-size sets so that a batch is one tensor: as in the reference collator, one target size and
+   one context-block size per batch; the context is then cut to the smallest count in the batch,
+   by a random subset (the reference keeps the first indices). Images whose context would fall
+   below ``min_context`` patches get their blocks redrawn.
+2. A tiny grid (4×4 or 8×8 patches), so block sizes are rounded to whole patches.
+3. Mean squared error, not smooth L1: with layer-normed targets the two differ little.
+4. Weight decay constant, and off for biases, norms and position embeddings (the reference also
+   exempts biases and norms, and raises the decay 0.04 → 0.4).
 """
 
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from deltalab.models.ssl.ema import EMA, make_target
+from deltalab.models.ssl.ema import make_target
 from deltalab.models.ssl.encoders import PatchTransformer, make_transformer_encoder
 
 
 @dataclass
 class JEPAConfig:
-    """JEPA training knobs."""
+    """JEPA training knobs (defaults: I-JEPA's masking and EMA, scaled to a small grid)."""
 
     steps: int = 300
     """optimizer steps"""
     batch_size: int = 256
     """images per step"""
     lr: float = 2e-3
-    """AdamW learning rate"""
+    """AdamW learning rate (constant after ``warmup`` steps of linear warm-up)"""
+    warmup: int = 0
+    """linear learning-rate warm-up steps"""
     weight_decay: float = 0.05
-    """AdamW weight decay"""
-    num_blocks: int = 2
+    """AdamW weight decay on weight matrices (biases, norms and position embeddings get none)"""
+    num_targets: int = 4
     """K target blocks per image"""
-    block: int = 2
-    """side b of a square target block, in patches"""
-    momentum: float = 0.95
-    """EMA momentum at step 0"""
-    final_momentum: float = 0.99
-    """EMA momentum at the last step (cosine schedule)"""
+    target_scale: tuple[float, float] = (0.15, 0.2)
+    """range of a target block's area, as a fraction of the image"""
+    target_aspect: tuple[float, float] = (0.75, 1.5)
+    """range of a target block's aspect ratio h/w"""
+    context_scale: tuple[float, float] = (0.85, 1.0)
+    """range of the context block's area (square), before the targets are removed"""
+    min_context: int = 2
+    """fewest context patches an image may keep"""
+    momentum: float = 0.996
+    """EMA momentum τ₀ at step 0"""
+    final_momentum: float = 1.0
+    """EMA momentum τ₁ at the last step (linear schedule, as in the reference code)"""
+    target_norm: bool = True
+    """layer-normalize the target tokens (no affine) before the loss"""
     predictor_dim: int = 32
     """width of the narrow predictor"""
+    predictor_depth: int = 1
+    """transformer blocks in the predictor"""
+    learn_pos: bool = True
+    """train the position embeddings (I-JEPA keeps fixed sin-cos ones)"""
 
     def __post_init__(self) -> None:
-        if self.num_blocks < 1 or self.block < 1:
-            raise ValueError(f"need num_blocks >= 1 and block >= 1, got {self.num_blocks}, {self.block}")
+        if self.num_targets < 1:
+            raise ValueError(f"need num_targets >= 1, got {self.num_targets}")
+        for name in ("target_scale", "target_aspect", "context_scale"):
+            lo, hi = getattr(self, name)
+            if not 0 < lo <= hi:
+                raise ValueError(f"{name} must satisfy 0 < lo <= hi, got {(lo, hi)}")
+        if self.context_scale[1] > 1 or self.target_scale[1] > 1:
+            raise ValueError("block scales are fractions of the image: at most 1")
+        if not 0 <= self.momentum <= self.final_momentum <= 1:
+            raise ValueError(
+                f"need 0 <= momentum <= final_momentum <= 1, got {self.momentum}, {self.final_momentum}"
+            )
 
 
-def sample_blocks(
-    batch: int, grid: int, num_blocks: int, block: int, generator: torch.Generator | None
+def momentum_at(step: int, steps: int, start: float, end: float) -> float:
+    """τ_k of I-JEPA's linear EMA schedule: ``start`` at step 0, ``end`` at step ``steps`` − 1."""
+    if steps <= 1:
+        return start
+    return start + (end - start) * min(step, steps - 1) / (steps - 1)
+
+
+def block_size(scale: float, aspect: float, grid: int) -> tuple[int, int]:
+    """(h, w) in patches of a block covering ``scale`` of a grid×grid image with h/w ≈ ``aspect``."""
+    area = scale * grid * grid
+    h = max(1, min(grid, round(math.sqrt(area * aspect))))
+    w = max(1, min(grid, round(math.sqrt(area / aspect))))
+    return h, w
+
+
+def _block_mask(batch: int, grid: int, h: int, w: int, generator: torch.Generator | None) -> torch.Tensor:
+    """Indices (B, h·w) of one random h×w block per image, row-major."""
+    r0 = torch.randint(0, grid - h + 1, (batch, 1, 1), generator=generator)
+    c0 = torch.randint(0, grid - w + 1, (batch, 1, 1), generator=generator)
+    rows = r0 + torch.arange(h).view(1, h, 1)  # (B, h, 1)
+    cols = c0 + torch.arange(w).view(1, 1, w)  # (B, 1, w)
+    return (rows * grid + cols).flatten(1)  # (B, h·w)
+
+
+def sample_multiblock(
+    batch: int,
+    grid: int,
+    cfg: JEPAConfig,
+    generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(targets (B, K·b²), context (B, P − K·b²)) patch indices on a grid×grid patch grid."""
-    if block > grid or num_blocks * block * block >= grid * grid:
-        raise ValueError(f"{num_blocks} blocks of {block}x{block} leave no context on a {grid}x{grid} grid")
-    r0 = torch.randint(0, grid - block + 1, (batch, num_blocks, 1, 1), generator=generator)
-    c0 = torch.randint(0, grid - block + 1, (batch, num_blocks, 1, 1), generator=generator)
-    d = torch.arange(block)
-    rows, cols = r0 + d.view(1, 1, block, 1), c0 + d.view(1, 1, 1, block)  # (B, K, b, b)
-    targets = (rows * grid + cols).flatten(1)  # (B, K·b²)
-    in_target = torch.zeros(batch, grid * grid, dtype=torch.bool).scatter_(1, targets, True)
-    # Random scores, targets pushed last: the first P − K·b² are a random subset of the complement.
-    score = torch.rand(batch, grid * grid, generator=generator) + in_target.float() * 2
-    context = score.argsort(dim=1)[:, : grid * grid - targets.shape[1]].sort(dim=1).values
+    """I-JEPA's multi-block masks: (targets (B, K, T), context (B, C)) patch indices, context ∩ targets = ∅."""
+    u = torch.rand(3, generator=generator).tolist()
+    lo, hi = cfg.target_scale
+    alo, ahi = cfg.target_aspect
+    h, w = block_size(lo + (hi - lo) * u[0], alo + (ahi - alo) * u[1], grid)
+    clo, chi = cfg.context_scale
+    side = max(1, min(grid, round(math.sqrt(clo + (chi - clo) * u[2]) * grid)))
+    p, k = grid * grid, cfg.num_targets
+    targets = torch.empty(batch, k, h * w, dtype=torch.long)
+    context_mask = torch.empty(batch, p, dtype=torch.bool)
+    todo = torch.arange(batch)
+    for _ in range(100):  # redraw the images whose context came out too small
+        n = len(todo)
+        t = torch.stack([_block_mask(n, grid, h, w, generator) for _ in range(k)], 1)  # (n, K, T)
+        in_target = torch.zeros(n, p, dtype=torch.bool).scatter_(1, t.flatten(1), True)
+        in_context = torch.zeros(n, p, dtype=torch.bool).scatter_(
+            1, _block_mask(n, grid, side, side, generator), True
+        )
+        keep = in_context & ~in_target  # (n, P)
+        ok = keep.sum(1) >= cfg.min_context
+        targets[todo[ok]], context_mask[todo[ok]] = t[ok], keep[ok]
+        todo = todo[~ok]
+        if len(todo) == 0:
+            break
+    else:
+        raise ValueError(
+            f"could not keep {cfg.min_context} context patches with {k} targets of {h}x{w} on {grid}x{grid}"
+        )
+    c = int(context_mask.sum(1).min())
+    # Random scores, non-context pushed last: the first c are a random subset of each image's context.
+    score = torch.rand(batch, p, generator=generator) + (~context_mask).float() * 2
+    context = score.argsort(dim=1)[:, :c].sort(dim=1).values  # (B, C)
     return targets, context
 
 
 class JEPA(nn.Module):
     """Context encoder, EMA target encoder, predictor; ``forward(x, targets, context)`` → loss."""
 
-    def __init__(self, encoder: PatchTransformer, predictor_dim: int = 32) -> None:
+    def __init__(
+        self,
+        encoder: PatchTransformer,
+        predictor_dim: int = 32,
+        predictor_depth: int = 1,
+        target_norm: bool = True,
+    ) -> None:
         super().__init__()
         self.encoder = encoder
         self.target = make_target(encoder)
+        self.target_norm = target_norm
         e, p = encoder.out_features, encoder.num_patches
         self.to_predictor = nn.Linear(e, predictor_dim)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, predictor_dim))
         self.predictor_pos = nn.Parameter(0.02 * torch.randn(1, p, predictor_dim))
-        self.predictor = make_transformer_encoder(predictor_dim, depth=1, heads=2)
+        self.predictor = make_transformer_encoder(predictor_dim, depth=predictor_depth, heads=2)
         self.from_predictor = nn.Linear(predictor_dim, e)
 
+    def target_tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """s_y for every patch: (B, P, E), layer-normalized if ``target_norm``."""
+        s = self.target(x)
+        return F.layer_norm(s, s.shape[-1:]) if self.target_norm else s
+
     def forward(self, x: torch.Tensor, targets: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        b, t = targets.shape
+        b, k, t = targets.shape
         with torch.no_grad():
-            s_all = self.target(x)  # (B, P, E)
-            s_y = torch.gather(s_all, 1, targets.unsqueeze(-1).expand(-1, -1, s_all.shape[-1]))  # (B, T, E)
+            s_all = self.target_tokens(x)  # (B, P, E)
+            s_y = torch.gather(s_all, 1, targets.flatten(1).unsqueeze(-1).expand(-1, -1, s_all.shape[-1]))
         s_x = self.to_predictor(self.encoder(x, context))  # (B, C, E_p)
         pos = self.predictor_pos.expand(b, -1, -1)
-        pos_c = torch.gather(pos, 1, context.unsqueeze(-1).expand(-1, -1, pos.shape[-1]))
-        pos_t = torch.gather(pos, 1, targets.unsqueeze(-1).expand(-1, -1, pos.shape[-1]))
-        u = torch.cat([s_x + pos_c, self.mask_token + pos_t], dim=1)  # (B, C + T, E_p)
-        pred = self.from_predictor(self.predictor(u)[:, -t:])  # (B, T, E)
-        return (pred - s_y).pow(2).mean()
+        pos_c = torch.gather(pos, 1, context.unsqueeze(-1).expand(-1, -1, pos.shape[-1]))  # (B, C, E_p)
+        pos_t = torch.gather(
+            pos, 1, targets.flatten(1).unsqueeze(-1).expand(-1, -1, pos.shape[-1])
+        )  # (B, K·T, E_p)
+        # Each target block is predicted on its own from the context (the blocks do not see each other).
+        ctx = (s_x + pos_c).repeat_interleave(k, dim=0)  # (B·K, C, E_p)
+        queries = (self.mask_token + pos_t).reshape(b * k, t, -1)  # (B·K, T, E_p)
+        pred = self.from_predictor(self.predictor(torch.cat([ctx, queries], dim=1))[:, -t:])  # (B·K, T, E)
+        return (pred.reshape(b, k * t, -1) - s_y).pow(2).mean()
+
+
+def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """AdamW groups: decay on weight matrices only (biases, norm gains, position embeddings exempt)."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if p.ndim < 2 or "pos" in name or "mask_token" in name else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
 def train_jepa(
@@ -114,22 +222,29 @@ def train_jepa(
     on_step: Callable[[int, JEPA], None] | None = None,
 ) -> tuple[JEPA, list[float]]:
     """Pre-train ``encoder`` as JEPA's context encoder on unlabeled images (N, C, H, W)."""
-    model = JEPA(encoder, cfg.predictor_dim).to(x.device)
-    params = [p for n, p in model.named_parameters() if not n.startswith("target.")]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    ema = EMA(model.encoder, model.target, cfg.momentum, cfg.final_momentum, cfg.steps)
+    model = JEPA(encoder, cfg.predictor_dim, cfg.predictor_depth, cfg.target_norm).to(x.device)
+    if not cfg.learn_pos:
+        model.encoder.pos.requires_grad_(False)
+        model.predictor_pos.requires_grad_(False)
+    opt = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr)
+    pairs = list(zip(model.encoder.parameters(), model.target.parameters()))
     g = torch.Generator().manual_seed(seed)
     grid = int(round(encoder.num_patches**0.5))
     losses = []
     for step in range(cfg.steps):
         model.train()
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr * min(1.0, (step + 1) / cfg.warmup) if cfg.warmup else cfg.lr
         idx = torch.randint(0, len(x), (cfg.batch_size,), generator=g).to(x.device)
-        targets, context = sample_blocks(cfg.batch_size, grid, cfg.num_blocks, cfg.block, g)
+        targets, context = sample_multiblock(cfg.batch_size, grid, cfg, g)
         loss = model(x[idx], targets.to(x.device), context.to(x.device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        ema.update()
+        m = momentum_at(step, cfg.steps, cfg.momentum, cfg.final_momentum)
+        with torch.no_grad():
+            for p_online, p_target in pairs:
+                p_target.mul_(m).add_(p_online, alpha=1 - m)
         losses.append(loss.item())
         if on_step is not None:
             on_step(step, model)
