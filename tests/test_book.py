@@ -287,6 +287,18 @@ def test_cli_book_rebuilds_refuses_and_replaces(tmp_path, monkeypatch, capsys):
     assert not list(tmp_path.glob(".*staging*"))
 
 
+def test_cli_strict_stops_at_a_bad_derivation(tmp_path, monkeypatch, capsys, derivs):
+    (derivs / "rope.md").write_text(GOOD.replace("$\\frac{a}{b}$", "$\\foo$"), encoding="utf-8")
+    monkeypatch.setattr(book, "DERIVATIONS", derivs)
+    monkeypatch.chdir(tmp_path)
+    _fake_run(tmp_path / "run")
+    assert main(["book", "run", "--strict"]) == 2
+    assert re.search(r"error: .*rope\.md:5: .*\\foo", capsys.readouterr().err)
+    assert not (tmp_path / "run" / "book").exists()
+    assert main(["book", "run"]) == 0  # not strict: a warning, the raw file on its page
+    assert "rope.md:5:" in capsys.readouterr().err
+
+
 def test_deltalab_run_writes_the_book(tmp_path):
     from deltalab.lab.runner import run
 
@@ -330,9 +342,11 @@ class Browser:
             "--no-first-run",
         ]
         args += [f"--user-data-dir={profile}", "--disable-extensions", "--mute-audio", "about:blank"]
-        self.proc = subprocess.Popen(
-            args, pass_fds=(3, 4), preexec_fn=fds, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        self._log = profile.with_suffix(".log")
+        with open(self._log, "wb") as log:
+            self.proc = subprocess.Popen(
+                args, pass_fds=(3, 4), preexec_fn=fds, stdout=subprocess.DEVNULL, stderr=log
+            )
         os.close(cmd_r)
         os.close(res_w)
         self._next = 0
@@ -379,7 +393,10 @@ class Browser:
         try:
             return self._inbox.get(timeout=timeout)
         except Empty:
-            raise TimeoutError("Chromium did not answer") from None
+            tail = self._log.read_text(errors="replace")[-2000:] if self._log.is_file() else ""
+            raise TimeoutError(
+                f"Chromium did not answer (exit code {self.proc.poll()}); its stderr:\n{tail}"
+            ) from None
 
     def open(self, url: str, timeout: float = 60.0) -> None:
         self.events.clear()
