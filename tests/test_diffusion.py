@@ -127,3 +127,22 @@ def test_train_diffusion_warmup_ema_and_validation():
     assert not torch.equal(ema.module.net[0].weight, model.net[0].weight)
     with pytest.raises(ValueError, match="warmup=10"):
         train_diffusion(model, s, data, 10, 64, warmup=10)
+
+
+def test_iid_floor_is_what_a_perfect_sampler_scores_and_a_shifted_one_exceeds():
+    """A perfect (iid) sampler sits near 1x the floor; make_moons pairs would put it well above."""
+    from deltalab.data.toy2d import sample_toy2d
+    from deltalab.eval.generative import sliced_wasserstein
+    from deltalab.experiments.diffusion import iid_floor
+
+    ref = sample_toy2d("moons", 500, seed=1)[0]
+    pool = sample_toy2d("moons", 50_000, seed=2)[0]
+    floor = iid_floor(pool, ref, repeats=5, seed=0)
+    g = torch.Generator().manual_seed(3)
+    ratios = [
+        sliced_wasserstein(pool[torch.randint(0, 50_000, (500,), generator=g)], ref, generator=g) / floor
+        for _ in range(8)
+    ]
+    assert 0.8 < sum(ratios) / 8 < 1.25 and max(ratios) < 1.8
+    shifted = pool[torch.randint(0, 50_000, (500,), generator=g)] + torch.tensor([0.2, 0.0])
+    assert sliced_wasserstein(shifted, ref, generator=g) / floor > 2.0

@@ -97,8 +97,9 @@ def closed_form_vs_iterated(schedule: NoiseSchedule, seed: int, n: int = 4000) -
     expected="fail",
     fails_in=("quick",),
     group="pixel-ddpm",
-    reason="quick budget: 600 U-Net steps (EMA, warm-up + cosine lr, log-normal t) give 56% judge-confident "
-    "digits (bar 70%; full, 2000 steps: 81%); 2-D SW/floor 2.15x (bar 2x; 1.8-2.2x over streams; full 1.63x)",
+    reason="quick budget: 600 U-Net steps (EMA, warm-up + cosine lr, log-normal t) give 52-61% "
+    "judge-confident digits at seeds 0-4 (bar 70%; full, 2000 steps: 81%); no setting tried learned "
+    "enough faster per CPU-second (see the docstring); the 2-D bar passes (SW 0.74-1.54x the iid floor)",
 )
 def ddpm(ctx: Context):
     """`deltalab run ddpm` — claim ddpm. Expected: ᾱ at t = 0, 99, 499, 999 within 1e-3 (relative) of
@@ -106,19 +107,35 @@ def ddpm(ctx: Context):
     (1000-step ancestral) SW ≤ 2× the data-vs-data floor (n = 1000); digits (50 strided ancestral
     steps, DDIM with η = 1) judge-confident ≥ 70%, class entropy ≥ 2 bits.
 
+    The 2-D floor is the SW that iid draws from the data distribution (a 100k-point make_moons pool)
+    score against the same fresh reference (``iid_floor``): what a perfect sampler scores. make_moons
+    itself spaces its angles evenly and splits n exactly 50/50, so two make_moons sets sit closer
+    than any iid sample can; against that older floor a perfect sampler (iid pool draws) scored
+    1.41 / 2.01 / 1.38 / 2.72 / 1.88× at seeds 0-4, i.e. the old bar failed the ideal model 2 seeds in 5.
+    Against the iid floor the perfect sampler scores 0.72-1.25× (10 seeds) and a 0.2 shift > 2×
+    (unit test); the make_moons-pairs floor is still reported (``sw_2d_floor_make_moons_pairs``).
+
     Training: Adam with linear warm-up then cosine decay (2-D: lr 1e-2, 3000 steps of 256; digits:
     lr 2e-2, 600 steps of 64), digits sampled from an EMA of the U-Net weights (decay 0.99), t drawn
     from a log-normal over σ_t (EDM; mixed 20% with uniform): log σ ~ N(−1.2, 1.2²) for the 2-D data
     (EDM's values; with uniform t the samples sat 2.3× farther from the data manifold than fresh data,
     with it 1.15×), N(0.3, 0.8²) for digits (chosen among 5 settings at 600 steps).
-    Quick measured: ᾱ exact to 5e-5, KS p = 0.14, SW 0.031 vs floor 0.015 (2.15×, fails; 1.8–2.2× over
-    4 random streams, uniform t 1.9–2.7×), digits 56% confident, 3.26 bits (fails): an honest expected
-    failure. Before these changes: SW 3.2×, 30% confident. Side runs: 800 steps gave 69%, 2400 steps of
-    the old recipe 71% (DDIM), both over the quick budget. Part of the 2-D gap is the metric: make_moons
-    splits fresh data exactly 50/50 between the moons, a model's 1000 samples only binomially (±1.6%).
-    Quick: ~45–50 s on an idle machine.
-    Full (2000 U-Net steps; MLP 256 wide, 5000 steps of 512): every bar passes — SW 0.024 vs floor
-    0.015 (1.63×), digits 81% confident, 3.30 bits, 3% junk; ~193 s CPU — hence ``fails_in=("quick",)``.
+    Quick measured, seeds 0-4: ᾱ exact to 5e-5, KS p ≥ 0.12; SW/iid floor 1.19 / 0.95 / 1.16 /
+    0.74 / 1.54 (bar 2; against the make_moons-pairs floor 2.15 / 1.76 / 1.92 / 1.81 / 2.86); digits
+    judge-confident 0.565 / 0.585 / 0.523 / 0.608 / 0.518 (bar 0.70), 3.25-3.29 bits: an honest
+    expected failure of the digits bar only.
+    Settings tried for the U-Net at seed 0 (seed 1 where noted; training CPU-s under load, ~15 s for
+    the recipe above; same judge, 400 samples): lr 1e-2 / 2e-2 / 4e-2 → 56 / 62 / 56% (2e-2 inside the
+    grid); one 8×8 level of 32 channels (lr 1e-2) 42%; three levels (1, 2, 2) 63% (1.2× cost); base 24,
+    emb 64 61% (1.7× cost); scale-shift (AdaGN) time conditioning 57%; batch 128 × 300 steps 36%;
+    batch 32 × 900 (same cost) 63%, × 1200 (1.35× cost) 67%; sampler (seed 1): DDIM η = 0 / 0.5 / 1 →
+    50 / 56 / 62%, η = 1 at 100 / 200 steps 64 / 57%. Earlier side runs: 800 steps 69%, 2400 steps of
+    an older recipe 71%. Accuracy grows with optimizer steps, not width: the 70% bar needs about
+    2000 steps of 64 (full: 81%), 3× the quick budget.
+    Quick: ~15 s per seed on an idle machine (25 s CPU under load).
+    Full (2000 U-Net steps; MLP 256 wide, 5000 steps of 512), seed 0: every bar passes — SW 0.024 =
+    0.91× the iid floor 0.026 (1.63× the make_moons-pairs floor), digits 81% confident, 3.30 bits, 3%
+    junk; 532 s wall / 105 s CPU under load — hence ``fails_in=("quick",)``.
     """
     schedule = NoiseSchedule()
     rel = max(abs(schedule.alpha_bars[t].item() - v) / v for t, v in ALPHA_BAR_REF.items())
@@ -144,8 +161,10 @@ def ddpm(ctx: Context):
     xs = schedule.sample_ancestral(den.eval(), (n, 2), ctx.device, g).cpu() * sd + mu
     fresh = sample_toy2d("moons", n, seed=ctx.seed + 77)[0]
     sw = sliced_wasserstein(xs, fresh, generator=torch.Generator().manual_seed(ctx.seed))
-    floor = sliced_wasserstein_floor(lambda k, s: sample_toy2d("moons", k, seed=s)[0], n, seed=ctx.seed)
-    ctx.log(f"2-D: SW {sw:.4f}, floor {floor:.4f}")
+    pool = sample_toy2d("moons", 100_000, seed=ctx.seed + 500)[0]  # fine enough to draw iid from
+    floor = iid_floor(pool, fresh, seed=ctx.seed)
+    floor_pairs = sliced_wasserstein_floor(lambda k, s: sample_toy2d("moons", k, seed=s)[0], n, seed=ctx.seed)
+    ctx.log(f"2-D: SW {sw:.4f}, iid floor {floor:.4f}, make_moons-pairs floor {floor_pairs:.4f}")
 
     unet, _, losses = pixel_ddpm(ctx)
     imgs = (schedule.sample_ddim(unet, (400, 1, 8, 8), DDIM_STEPS, ctx.device, g, clip=1.0, eta=1.0) + 1) / 2
@@ -155,7 +174,7 @@ def ddpm(ctx: Context):
     fig, axes = plt.subplots(1, 3, figsize=(13, 4))
     axes[0].scatter(fresh[:, 0], fresh[:, 1], s=2, alpha=0.4, label="data")
     axes[0].scatter(xs[:, 0], xs[:, 1], s=2, alpha=0.4, label="DDPM")
-    axes[0].set(title=f"moons: SW {sw:.3f} (floor {floor:.3f})")
+    axes[0].set(title=f"moons: SW {sw:.3f} = {sw / floor:.2f}x the iid floor {floor:.3f} (bar 2x)")
     axes[0].legend(fontsize=7)
     axes[1].plot(losses_2d, lw=0.5, label="2-D MLP")
     axes[1].plot(losses, lw=0.5, label="digits U-Net")
@@ -182,7 +201,8 @@ def ddpm(ctx: Context):
     sample_grid(
         grid,
         imgs,
-        f"DDPM digits ({DDIM_STEPS} strided ancestral steps): {scores['confident_frac']:.0%} judge-confident",
+        f"DDPM digits ({DDIM_STEPS} strided ancestral steps): {scores['confident_frac']:.0%} judge-confident "
+        f"(bar 70%), {scores['class_entropy_bits']:.2f} bits",
     )
     ctx.savefig(fig, suffix="samples")
     ctx.series("digits_loss", losses[::5])
@@ -193,6 +213,7 @@ def ddpm(ctx: Context):
         "sw_2d": sw,
         "sw_2d_floor": floor,
         "sw_2d_over_floor": sw / floor,
+        "sw_2d_floor_make_moons_pairs": floor_pairs,
         "digits_confident_frac": scores["confident_frac"],
         "digits_class_entropy_bits": scores["class_entropy_bits"],
         "digits_junk_frac": scores["junk_frac"],
@@ -242,10 +263,15 @@ def latent_diffusion(ctx: Context):
     """`deltalab run latent-diffusion` — claim latent-diffusion. Expected: at equal DDIM steps (50),
     latent sampling ≥ 2× faster than the pixel U-Net (timed side by side, interleaved, median of 3);
     judge-confident share of latent samples no more than 10 points below the pixel model's.
-    Quick measured: 27× faster (0.48 s vs 13.1 s wall under load), latent 60% vs pixel 48% confident
-    (both DDIM η = 0; the quick pixel U-Net is still undertrained, so "similar quality" is easy here).
-    Quick: ~90 s CPU alone, ~35 s when ddpm ran first in the same process (shared pixel DDPM).
-    Full (pixel U-Net 2000 steps): 35× faster, latent 83% vs pixel 73% confident; ~200 s CPU."""
+    Quick measured, seeds 0-4: 27 / 23 / 21 / 23 / 28× faster (wall, under load); latent vs pixel
+    judge-confident 0.61 / 0.68 / 0.66 / 0.65 / 0.67 vs 0.50 / 0.55 / 0.46 / 0.45 / 0.45 (both DDIM
+    η = 0): drops of −11 / −13 / −20 / −20 / −22 points (bar ≤ 10). The quick pixel U-Net is still
+    undertrained (see ddpm: no recipe tried reached 70% in its budget), so "similar quality" is easy
+    here; the full profile is the fairer comparison.
+    Quick: ~13 s per seed idle when ddpm ran first in the same process (shared pixel DDPM; ~23 s CPU
+    under load), ~90 s CPU alone.
+    Full (pixel U-Net 2000 steps), seed 0: 25× faster, latent 85% vs pixel 74% confident (drop −11
+    points); 214 s wall / 60 s CPU under load after ddpm in the same process."""
     g = torch.Generator().manual_seed(ctx.seed + 4)
     torch.manual_seed(ctx.seed + 4)
     x = load_digits().x_train.to(ctx.device)  # (N, 64)
