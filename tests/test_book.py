@@ -509,3 +509,10 @@ def test_book_in_headless_chromium(tmp_path, derivs):
 def test_operator_names_latex2mathml_garbles_are_rewritten(tex):
     out = _tex_to_mathml(tex, False)
     assert "\\" not in out and "<mo>*</mo>" not in out and "<mo />" not in out
+
+
+def test_norm_bars_stretch_only_with_left_right():
+    plain = _tex_to_mathml(r"\lVert w \rVert^2 + \frac{a}{b}", True)
+    assert plain.count('<mo stretchy="false">&#x02016;</mo>') == 2
+    fenced = _tex_to_mathml(r"\left\lVert \frac{a}{b} \right\rVert", True)
+    assert fenced.count('stretchy="true"') == 2

@@ -13,7 +13,8 @@ file gives a warning and keeps its raw source, so that the book never makes a ru
 Departures from what latex2mathml takes as is (it renders these wrongly or not at all):
 ``\\begin{aligned}`` is converted as ``\\begin{align*}`` (the same right/left column pairs);
 ``\\arg``, ``\\argmin``, ``\\argmax`` and ``\\operatorname*{arg\\,min}`` (any name that is not
-letters only) as ``\\mathrm{...}``. What it silently mis-renders (an unknown command, ``&`` or
+letters only) as ``\\mathrm{...}``; the bars of ``\\lVert``, ``\\lvert`` and ``\\mid`` do not stretch
+(only ``\\left``/``\\right`` do, as in LaTeX). What it silently mis-renders (an unknown command, ``&`` or
 ``\\\\`` outside an environment, unbalanced braces, macros and labels) is refused instead.
 """
 
@@ -108,7 +109,9 @@ def _tex_to_mathml(latex: str, display: bool) -> str:
         raise ValueError(
             r"\\ outside an aligned, cases or matrix environment (a line break MathML cannot show)"
         )
-    return out
+    # \lVert, \lvert and \mid come out as bare <mo>, which a browser stretches to the height of the
+    # whole row (a norm beside a fraction gets bars as tall as the fraction); only \left/\right stretch
+    return re.sub(r"<mo>(&#x02016;|&#x0007C;|&#x02223;)</mo>", r'<mo stretchy="false">\1</mo>', out)
 
 
 @dataclass
