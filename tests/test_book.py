@@ -99,6 +99,7 @@ def test_good_derivation_renders_mathml_and_aligned_as_a_table(tmp_path):
         ),
         (GOOD.replace("## Why it holds", "Intro text.\n\n## Why it holds"), 3, "text before the first"),
         (GOOD + "\n## Why it holds\n\nagain\n", 15, "appears twice"),
+        (GOOD.replace("Inline $\\frac{a}{b}$", "![plot](https://example.org/x.png)"), 5, "an image"),
     ],
 )
 def test_bad_derivation_names_file_and_line(tmp_path, text, line, what):

@@ -234,6 +234,11 @@ def _convert_math(path: Path, tokens: list[Any]) -> None:
                 raise _fail(path, here, f"a '$' that opens no math in {c.content.strip()[:60]!r}")
             elif c.type == "text" and re.search(r"\\[A-Za-z]{2,}", c.content):
                 raise _fail(path, here, f"LaTeX outside $…$ in {c.content.strip()[:60]!r}")
+            elif c.type == "image":
+                # the book works offline and shows the run's own figures; a derivation embeds none
+                raise _fail(
+                    path, here, f"an image ({c.attrs.get('src')}); derivations hold text and math only"
+                )
 
 
 def load_derivation(
