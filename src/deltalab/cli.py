@@ -143,7 +143,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         seeds = doc["seeds"]
         print(
             f"{len(doc['claims']) - bad} of {len(doc['claims'])} claims as expected at seeds "
-            f"{seeds[0]}..{seeds[-1]} in {doc['seconds']:.0f} s; report: {doc['out']}/report.html"
+            f"{seeds[0]}..{seeds[-1]} in {doc['seconds']:.0f} s; report: {doc['out']}/report.html, "
+            f"book: {doc['out']}/book/index.html"
         )
     return exit_code(doc)
 

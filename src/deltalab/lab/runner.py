@@ -319,7 +319,7 @@ def run(
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     doc["out"] = str(out_path)
-    say(f"report: {out_path / 'report.html'}")
+    say(f"report: {out_path / 'report.html'}; book: {out_path / 'book' / 'index.html'}")
     return doc
 
 
