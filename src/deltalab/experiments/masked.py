@@ -149,7 +149,8 @@ def jepa(ctx: Context):
     token shrinks (0.58 → 0.22 in norm, beside a shared part of norm ~8): the tokens keep content
     that cancels in the mean. The random encoder's normalized embedding is itself nearly one
     direction (std 0.007-0.010 against 1/√64 = 0.125), so the ratio compares small numbers.
-    Quick profile: ~12-15 s idle (19 s of CPU per seed under heavy load)."""
+    Full profile (1000 steps), seed 0: std 0.30 (lowest 0.29 over training), gain +4.0 points: the
+    expected failure holds. Quick profile: ~12-15 s idle (19 s of CPU per seed under heavy load)."""
     cfg = JEPAConfig(steps=ctx.pick(quick=200, full=1000), batch_size=128, momentum=0.99)
     d = load_digits(images=True).to(ctx.device)
     torch.manual_seed(ctx.seed)
@@ -228,7 +229,7 @@ def training_figure(
     ctx: Context, std_curve: list[list[float]], curve: list[list[float]], metrics: dict, cfg: JEPAConfig
 ) -> None:
     """JEPA over training: the std ratio (with the EMA momentum) and the target encoder's probe gain."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
     steps, ratios = zip(*std_curve)
     axes[0].plot(steps, ratios, "o-", label="std ratio (target encoder)")
     axes[0].axhline(0.5, color="r", ls="--", lw=0.9, label="bar: > 0.5")
@@ -249,9 +250,9 @@ def training_figure(
     axes[0].legend(fontsize=8, loc="lower left")
     if curve:
         s, accs = zip(*curve)
-        axes[1].plot(
-            s, [100 * (a - metrics["probe_random"]) for a in accs], "o-", label="target encoder (2 draws)"
-        )
+        # At step 0 the target encoder is the random encoder: gain 0.
+        gains = [0.0] + [100 * (a - metrics["probe_random"]) for a in accs]
+        axes[1].plot([0, *s], gains, "o-", label="target encoder (2 draws)")
     axes[1].plot([cfg.steps], [metrics["gain_over_random_points"]], "k*", ms=10, label="final (5 draws)")
     axes[1].axhline(2.0, color="r", ls="--", lw=0.9, label="bar: >= 2 points")
     axes[1].axhline(0.0, color="k", lw=0.6)
@@ -261,4 +262,5 @@ def training_figure(
         title="probe gain over training",
     )
     axes[1].legend(fontsize=8)
+    fig.tight_layout()
     ctx.savefig(fig, "training")
