@@ -121,8 +121,9 @@ def self_play_game(
 
 
 def _augment(game: BoardGame, state: State, pi: np.ndarray) -> list[tuple[State, np.ndarray]]:
-    perms = game.symmetries() if hasattr(game, "symmetries") else [tuple(range(game.n_cells))]
-    return [(tuple(state[i] for i in perm), pi[list(perm)]) for perm in perms]
+    if not hasattr(game, "symmetries"):
+        return [(state, pi)]  # no symmetries listed (and actions need not be cells, as in connect-four)
+    return [(tuple(state[i] for i in perm), pi[list(perm)]) for perm in game.symmetries()]
 
 
 def train_alphazero(
