@@ -220,7 +220,8 @@ def alphago(ctx: Context):
     search lost to UCT at every seed (−0.45/−0.30/−0.13): p_σ was blind to wins in one (P ≈ 0 on
     the winning column), imitated a depth-3 expert that loses every game as O to this opponent, and
     v_θ learned from p_σ's near-deterministic self-play. See :mod:`deltalab.rl.alphago` for the
-    fixes; tests/test_alphago.py holds the regression tests. Quick profile: ~13 s CPU."""
+    fixes; tests/test_alphago.py holds the regression tests. Full (100 games, seed 0): +0.28 (guided
+    0.70, UCT 0.43). Quick profile: ~13 s CPU."""
     import numpy as np
 
     from deltalab.rl.alphago import AlphaGoConfig, guided_evaluator, train_alphago
