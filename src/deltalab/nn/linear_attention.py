@@ -23,6 +23,7 @@ Departures:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -103,6 +104,15 @@ def causal_linear_attention(
         s = s + kc.transpose(-2, -1) @ vc
         z = z + kc.sum(-2)
     return torch.cat(outs, dim=-2)  # (..., N, M)
+
+
+def softmax_attention_materialized(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Plain softmax attention that builds the N×N weight matrix: (..., N, D) → (..., N, M).
+
+    The O(N²)-memory baseline that linear attention is compared with (SDPA computes the same
+    numbers without materializing the matrix where a fused kernel exists)."""
+    _check_qkv(q, k, v)
+    return ((q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1])).softmax(-1) @ v
 
 
 def causal_linear_attention_quadratic(
