@@ -9,7 +9,7 @@ from deltalab.data.toy2d import ring_centers, sample_ring
 from deltalab.eval.generative import mode_coverage
 from deltalab.eval.judge import cached_judge, judge_scores
 from deltalab.lab import Bar, Context, experiment
-from deltalab.lab.plot import plt
+from deltalab.lab.plot import plt, sample_grid
 from deltalab.models.gan import Discriminator, GANConfig, Generator, train_gan
 from deltalab.optim.averaging import ema_of
 
@@ -27,14 +27,6 @@ def digits_sampler(ctx: Context, generator: torch.Generator, labels: bool):
         return data.x_train[idx], (data.y_train[idx] if labels else None)
 
     return sample
-
-
-def sample_grid(ax_grid, images: torch.Tensor, title: str) -> None:
-    """Show up to 40 (B, 64) or (B, 1, 8, 8) images on a 4×10 grid of axes."""
-    for ax, img in zip(ax_grid.flat, images[:40].reshape(-1, 8, 8).cpu(), strict=False):
-        ax.imshow(img.numpy(), cmap="gray_r", vmin=0, vmax=1)
-        ax.axis("off")
-    ax_grid.flat[0].set_title(title, loc="left", fontsize=9)
 
 
 def _loss_plot(ax, hist: dict[str, list[float]], title: str) -> None:
