@@ -47,7 +47,7 @@ from deltalab.lab.derivation import (
     resolve,
 )
 from deltalab.lab.experiment import CHAPTERS, EXPERIMENTS, ExperimentSpec
-from deltalab.lab.outdir import OutError
+from deltalab.lab.outdir import check_out
 from deltalab.lab.report import _bar_cell, _fmt, _metric_table, _status, load_result
 
 BOOK_MARKER = ".deltalab-book"
@@ -457,30 +457,9 @@ def is_book_folder(folder: Path) -> bool:
 
 def check_book_out(out: str | Path) -> Path:
     """Where a book may go (the rules of ``lab.outdir.check_out``, with a book as the thing replaced)."""
-    out = Path(out)
-    target = out.resolve()
-    cwd = Path.cwd().resolve()
-    if target == cwd or target in cwd.parents:
-        raise OutError(
-            f"--out {out} is the current folder or one of its parents; give a folder of its own, e.g. book"
-        )
-    existing = target
-    while not existing.exists():
-        existing = existing.parent
-    if existing != target and not existing.is_dir():
-        raise OutError(f"--out {out}: {existing} is a file, so no folder can be made under it")
-    if target.exists():
-        if not target.is_dir():
-            raise OutError(f"--out {out} exists and is a file; give a folder")
-        if any(target.iterdir()) and not is_book_folder(target):
-            raise OutError(
-                f"--out {out} is a folder that `deltalab book` did not write (no {BOOK_MARKER}); "
-                "refusing to replace it: give a new folder, or empty this one yourself"
-            )
-    writable = target.parent if target.parent.exists() else existing
-    if not os.access(writable, os.W_OK | os.X_OK):
-        raise OutError(f"--out {out}: {writable} is not writable")
-    return out
+    return check_out(
+        out, owned=is_book_folder, writer="deltalab book", mark=f"no {BOOK_MARKER}", example="book"
+    )
 
 
 def build(

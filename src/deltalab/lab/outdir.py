@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 RUN_MARKER = ".deltalab-run"
@@ -31,19 +32,27 @@ def is_run_folder(folder: Path) -> bool:
     return isinstance(doc, dict) and "schema" in doc and isinstance(doc.get("claims"), list)
 
 
-def check_out(out: str | Path) -> Path:
+def check_out(
+    out: str | Path,
+    *,
+    owned: Callable[[Path], bool] = is_run_folder,
+    writer: str = "deltalab run",
+    mark: str = "no result.json",
+    example: str = "runs/mine",
+) -> Path:
     """Where the run folder may go, checked before any work; ``OutError`` (one line) if nowhere.
 
-    Allowed: a path that does not exist yet (under folders only), an empty folder, or a folder a
-    previous run wrote. Refused: the current folder or one of its parents, a file, a non-empty folder
-    of anything else, a place that cannot be written.
+    Allowed: a path that does not exist yet (under folders only), an empty folder, or a folder
+    ``owned`` recognizes (by default a previous run's). Refused: the current folder or one of its
+    parents, a file, a non-empty folder of anything else, a place that cannot be written. ``writer``,
+    ``mark`` and ``example`` word the messages (the lab book uses its own).
     """
     out = Path(out)
     target = out.resolve()
     cwd = Path.cwd().resolve()
     if target == cwd or target in cwd.parents:
         raise OutError(
-            f"--out {out} is the current folder or one of its parents; give a folder of its own, e.g. runs/mine"
+            f"--out {out} is the current folder or one of its parents; give a folder of its own, e.g. {example}"
         )
     existing = target
     while not existing.exists():
@@ -53,9 +62,9 @@ def check_out(out: str | Path) -> Path:
     if target.exists():
         if not target.is_dir():
             raise OutError(f"--out {out} exists and is a file; give a folder")
-        if any(target.iterdir()) and not is_run_folder(target):
+        if any(target.iterdir()) and not owned(target):
             raise OutError(
-                f"--out {out} is a folder that `deltalab run` did not write (no result.json); "
+                f"--out {out} is a folder that `{writer}` did not write ({mark}); "
                 "refusing to replace it: give a new folder, or empty this one yourself"
             )
     writable = target.parent if target.parent.exists() else existing
