@@ -4,6 +4,8 @@ arXiv:1411.1792)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -15,7 +17,8 @@ from deltalab.models.mnist1d_models import Conv1dNet
 
 PRETRAIN_CLASSES = (0, 1, 2, 3, 4, 5, 6)
 NEW_CLASSES = (7, 8, 9)
-GRID = [(lr, steps) for lr in (3e-3, 1e-2, 3e-2) for steps in (100, 300)]  # one grid for both arms
+RATES, STEPS = (3e-3, 1e-2, 3e-2), (100, 300)
+GRID = [(lr, steps) for lr in RATES for steps in STEPS]  # one grid for both arms
 
 
 def few_labels(y: torch.Tensor, classes: tuple[int, ...], per_class: int, seed: int) -> torch.Tensor:
@@ -29,19 +32,32 @@ def few_labels(y: torch.Tensor, classes: tuple[int, ...], per_class: int, seed: 
 
 
 def train_full_batch(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int, lr: float, weight_decay: float = 1e-4
-) -> nn.Module:
-    """Full-batch AdamW on the trainable parameters (the few-label sets are tiny)."""
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    steps: int,
+    lr: float,
+    weight_decay: float = 1e-4,
+    score_at: dict[int, Callable[[nn.Module], float]] | None = None,
+) -> dict[int, float]:
+    """Full-batch AdamW on the trainable parameters (the few-label sets are tiny); the model ends in
+    eval mode. ``score_at`` {step: f(model)}: f is called (in eval mode) after that many steps, so one
+    run of the longest budget also scores the shorter ones (full batch: the same trajectory)."""
     opt = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay
     )
+    scores = {}
     model.train()
-    for _ in range(steps):
+    for step in range(1, steps + 1):
         loss = F.cross_entropy(model(x), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
-    return model.eval()
+        if score_at and step in score_at:
+            scores[step] = score_at[step](model.eval())
+            model.train()
+    model.eval()
+    return scores
 
 
 @torch.no_grad()
@@ -118,15 +134,22 @@ def transfer_head(ctx: Context):
         idx = few_labels(d.y_train, NEW_CLASSES, per_class, seed=ctx.seed + k)
         x_few, y_few = d.x_train[idx], d.y_train[idx] - shift
         f_few = features(x_few)
-        for lr, steps in GRID:
+        for lr in RATES:  # one run per rate, scored at every budget of the grid
             torch.manual_seed(ctx.seed + k)
-            head = train_full_batch(nn.Linear(f_few.shape[1], len(NEW_CLASSES)), f_few, y_few, steps, lr)
-            transfer[(lr, steps)].append(_acc(head, f_te, y_te))
+            head = nn.Linear(f_few.shape[1], len(NEW_CLASSES))
+            on_features = {n: lambda m: _acc(m, f_te, y_te) for n in STEPS}
+            for steps, acc in train_full_batch(
+                head, f_few, y_few, max(STEPS), lr, score_at=on_features
+            ).items():
+                transfer[(lr, steps)].append(acc)
             torch.manual_seed(ctx.seed + k)
-            net = train_full_batch(Conv1dNet(40, len(NEW_CLASSES)), x_few, y_few, steps, lr)
-            scratch[(lr, steps)].append(_acc(net, x_te, y_te))
+            net = Conv1dNet(40, len(NEW_CLASSES))
+            on_signal = {n: lambda m: _acc(m, x_te, y_te) for n in STEPS}
+            for steps, acc in train_full_batch(net, x_few, y_few, max(STEPS), lr, score_at=on_signal).items():
+                scratch[(lr, steps)].append(acc)
         torch.manual_seed(ctx.seed + k)
-        head = train_full_batch(nn.Linear(40, len(NEW_CLASSES)), x_few, y_few, 300, 1e-2)
+        head = nn.Linear(40, len(NEW_CLASSES))
+        train_full_batch(head, x_few, y_few, 300, 1e-2)
         pixels.append(_acc(head, x_te, y_te))
     mean = lambda v: sum(v) / len(v)  # noqa: E731
     best_t = max(GRID, key=lambda c: mean(transfer[c]))
