@@ -48,3 +48,16 @@ def test_bracket_search_brackets_and_skips_far_rates() -> None:
     assert len(calls) == len(set(calls)) and len(calls) < len(grid)
     edge = bracket_search(lambda k: k, grid, start=2)  # monotone: stops at the grid's edge
     assert min(edge, key=edge.__getitem__) == grid[0]
+
+
+def test_mup_is_sp_at_the_base_width() -> None:
+    # mup-lr-transfer trains the base width's curve once for both arms: the losses must be identical
+    from deltalab.experiments.optimizers_mup import BASE_WIDTH, final_loss
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(256, 40, generator=g), torch.randint(0, 10, (256,), generator=g)
+    for lr in (2.0**-8, 2.0**-4):
+        assert final_loss(BASE_WIDTH, lr, True, x, y, 8, 0) == final_loss(BASE_WIDTH, lr, False, x, y, 8, 0)
+    assert final_loss(4 * BASE_WIDTH, 2.0**-4, True, x, y, 8, 0) != final_loss(
+        4 * BASE_WIDTH, 2.0**-4, False, x, y, 8, 0
+    )

@@ -402,12 +402,18 @@ def mup_lr_transfer(ctx: Context) -> Any:
     curves: dict[str, dict[str, float]] = {}
     edge_hits = 0
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    # At the base width μP is SP (same init, same per-layer rates: bit-identical losses), so that
+    # width's curve is trained once and shared by both arms.
+    memo: dict[tuple[bool, int, float], float] = {}
     for ax, mup in zip(axes, (True, False)):
         start = grid.index(-7.0)
         for w in widths:
 
             def loss_at(k: float, w: int = w, mup: bool = mup) -> float:
-                return final_loss(w, 2.0**k, mup, d.x_train, d.y_train, steps, ctx.seed)
+                key = (mup and w != BASE_WIDTH, w, k)
+                if key not in memo:
+                    memo[key] = final_loss(w, 2.0**k, mup, d.x_train, d.y_train, steps, ctx.seed)
+                return memo[key]
 
             found = bracket_search(loss_at, grid, start)
             ks, ls = list(found), list(found.values())
