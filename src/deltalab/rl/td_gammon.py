@@ -14,10 +14,15 @@ and after every move the weights follow TD(λ) with γ = 1 along the game:
     w  ← w + α δ_t e_t
 
 The net is one sigmoid hidden layer like Tesauro's, written in numpy with its backward pass by
-hand: it has 4 inputs and 16 hidden units, so torch's per-call overhead would dominate.
-Departures: 1. Pig instead of backgammon (a race game whose TD fixed point is cheap to reach);
+hand: it has 4 inputs and 16-32 hidden units, so torch's per-call overhead would dominate.
+Departures: 1. Pig instead of backgammon (a race game whose exact solution is computable);
 2. no exploration noise beyond the dice, as in TD-Gammon; 3. the net sees the position from the
 mover's side (scores over the goal) and is flipped for player 1; TD-Gammon used a unary encoding.
+
+Two trainers: :func:`train_td_gammon` plays one game at a time from the opening (TD-Gammon's
+loop); :func:`train_self_play` (used by the td-lambda experiment) runs a batch of games side by
+side with exploring starts (random banked scores), a batch-mean update and a linearly decayed α —
+on Pig to 100 the opening-only loop never visits most banked scores and settles into "always roll".
 """
 
 from __future__ import annotations
@@ -74,7 +79,13 @@ class ValueNet:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         w1, b1, w2, b2 = self.params
-        return _sigmoid(_sigmoid(x @ w1.T + b1) @ w2 + b2)
+        z = x @ w1.T
+        z += b1
+        np.negative(z, out=z)  # the hidden sigmoid in place: value tables evaluate 10^6 positions
+        np.exp(z, out=z)
+        z += 1.0
+        np.reciprocal(z, out=z)
+        return _sigmoid(z @ w2 + b2)
 
     def win_prob(self, game: DiceRace, states: list[DiceState]) -> np.ndarray:
         """P(player 0 wins) of each state (B,): the mover's value, flipped where player 1 moves."""
@@ -89,6 +100,15 @@ class ValueNet:
         dz2 = v * (1 - v)
         dh = dz2 * w2 * h * (1 - h)  # (H,)
         return v, [np.outer(dh, x), dh, dz2 * h, np.array([dz2])]
+
+    def values_and_grads(self, x: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+        """V(x) for a batch (B, I) and the per-example gradients, each (B, *param.shape)."""
+        w1, b1, w2, b2 = self.params
+        h = _sigmoid(x @ w1.T + b1)  # (B, H)
+        v = _sigmoid(h @ w2 + b2[0])  # (B,)
+        dz2 = v * (1 - v)
+        dh = dz2[:, None] * w2 * h * (1 - h)  # (B, H)
+        return v, [dh[:, :, None] * x[:, None, :], dh, dz2[:, None] * h, dz2[:, None]]
 
 
 def action_values(game: DiceRace, net: ValueNet, state: DiceState) -> dict[int, float]:
@@ -181,9 +201,124 @@ def play_match(
 
 
 def value_table(game: DiceRace, net: ValueNet) -> np.ndarray:
-    """The net's P(the mover wins) at every mover-view position [mine, theirs, turn]: (goal, goal, goal),
-    the table that :func:`deltalab.rl.envs.dice_race.greedy_hold_policy` turns into the net's greedy policy."""
+    """The net's P(the mover wins) at every running mover-view position [mine, theirs, turn] (0 where
+    mine + turn >= goal): (goal, goal, goal), the table that
+    :func:`deltalab.rl.envs.dice_race.greedy_hold_policy` turns into the net's greedy policy."""
     g = game.goal
     mine, theirs, turn = np.meshgrid(*(np.arange(g),) * 3, indexing="ij")
-    x = np.stack([mine, theirs, turn, mine + turn], axis=-1).reshape(-1, 4) / g  # as encode_mover
-    return net(x).reshape(g, g, g)
+    running = mine + turn < g  # only these are ever looked up: half the table at the cost
+    x = np.stack([mine[running], theirs[running], turn[running]], axis=-1).astype(np.float64)
+    table = np.zeros((g, g, g))
+    table[running] = net(np.column_stack([x, x[:, 0] + x[:, 2]]) / g)  # as encode_mover
+    return table
+
+
+# --- Batched self-play with exploring starts ---------------------------------------------------
+# Self-play from the opening alone settles into "always roll" on Pig to 100: the net's values at
+# banked scores it never reaches stay at their random initial values, so holding (which leads to
+# such scores) never looks better. Exploring starts (each training game begins at uniformly random
+# banked scores and mover) visit the whole table; many games run side by side so each numpy call
+# does B moves, and each game keeps its own eligibility traces.
+
+
+@dataclass
+class SelfPlayConfig:
+    """Batched self-play TD(λ) with exploring starts."""
+
+    steps: int = 10_000
+    """moves made in each of the ``batch`` parallel games (finished games restart at once)"""
+    batch: int = 256
+    """games played side by side"""
+    hidden: int = 32
+    """hidden sigmoid units"""
+    alpha: float = 10.0
+    """step size α on the batch-mean TD update, decayed linearly to 0 over ``steps``"""
+    lam: float = 0.3
+    """trace decay λ"""
+    exploring_starts: bool = True
+    """start training games at uniformly random banked scores and mover (else at 0-0)"""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.lam <= 1.0:
+            raise ValueError(f"lam must be in [0, 1], got {self.lam}")
+        if self.alpha <= 0:
+            raise ValueError(f"alpha must be > 0, got {self.alpha}")
+
+
+def _mover_features(game: DiceRace, mine: np.ndarray, theirs: np.ndarray, turn: np.ndarray) -> np.ndarray:
+    """:func:`encode_mover` for arrays of positions: (B, 4)."""
+    return np.stack([mine, theirs, turn, mine + turn], axis=-1) / game.goal
+
+
+def train_self_play(
+    game: DiceRace,
+    cfg: SelfPlayConfig,
+    seed: int = 0,
+    on_step: Callable[[int, int, ValueNet], None] | None = None,
+) -> ValueNet:
+    """TD(λ) self-play of ``cfg.batch`` games at once, greedy one-ply play on both sides (as
+    :func:`greedy_player`); ``on_step(steps_done, games_finished, net)`` is called with 0 before the
+    first move and after every step (for learning curves; it must not change the net).
+
+    The net predicts P(the mover wins); the TD error is taken in player 0's fixed view (the value and
+    gradient are flipped where player 1 moves), as in :func:`train_td_gammon`."""
+    rng = np.random.default_rng(seed)
+    g, die, b = game.goal, game.die, cfg.batch
+    q, faces = 1.0 / die, np.arange(2, die + 1)
+    net = ValueNet(4, cfg.hidden, rng)
+
+    def starts(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if cfg.exploring_starts:
+            return rng.integers(0, g, n), rng.integers(0, g, n), rng.integers(0, 2, n)
+        return np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64)
+
+    def fixed_view(mine, theirs, turn, player) -> tuple[np.ndarray, list[np.ndarray]]:
+        v, grads = net.values_and_grads(_mover_features(game, mine, theirs, turn))
+        sign = np.where(player == 0, 1.0, -1.0)
+        return np.where(player == 0, v, 1.0 - v), [
+            gr * sign.reshape(-1, *[1] * (gr.ndim - 1)) for gr in grads
+        ]
+
+    mine, theirs, player = starts(b)  # the mover's view
+    turn = np.zeros(b, np.int64)
+    v, grads = fixed_view(mine, theirs, turn, player)
+    traces = [np.zeros_like(gr) for gr in grads]
+    games = 0
+    if on_step is not None:
+        on_step(0, 0, net)
+    for step in range(cfg.steps):
+        # one-ply greedy action of each mover, in the mover's view
+        totals = turn[:, None] + faces  # (B, die-1)
+        running = net(
+            _mover_features(
+                game, np.repeat(mine, die - 1), np.repeat(theirs, die - 1), np.minimum(totals, g - 1).ravel()
+            )
+        ).reshape(b, die - 1)
+        q_roll = q * (1.0 - net(_mover_features(game, theirs, mine, 0 * turn)))
+        q_roll += q * np.where(mine[:, None] + totals >= g, 1.0, running).sum(axis=1)
+        q_hold = 1.0 - net(_mover_features(game, theirs, np.minimum(mine + turn, g - 1), 0 * turn))
+        hold = (turn > 0) & (q_hold > q_roll)
+        roll = rng.integers(1, die + 1, b)
+        won = ~hold & (roll > 1) & (mine + turn + roll >= g)
+        passes = hold | (~hold & (roll == 1))
+        banked = np.where(hold, mine + turn, mine)
+        n_mine, n_theirs = np.where(passes, theirs, banked), np.where(passes, banked, theirs)
+        n_turn = np.where(passes | won, 0, turn + roll)
+        n_player = np.where(passes, 1 - player, player)
+        v_next, _ = fixed_view(n_mine, n_theirs, n_turn, n_player)
+        delta = np.where(won, (player == 0).astype(np.float64), v_next) - v
+        lr = cfg.alpha * (1.0 - step / cfg.steps)
+        for p, e, gr in zip(net.params, traces, grads):
+            e *= cfg.lam
+            e += gr
+            p += lr * np.tensordot(delta, e, axes=1).reshape(p.shape) / b
+        if won.any():  # finished games restart from fresh exploring starts with empty traces
+            games += int(won.sum())
+            n_mine[won], n_theirs[won], n_player[won] = starts(int(won.sum()))
+            for e in traces:
+                e[won] = 0.0
+        mine, theirs, turn, player = n_mine, n_theirs, n_turn, n_player
+        v, grads = fixed_view(mine, theirs, turn, player)  # with the updated weights
+        if on_step is not None:
+            on_step(step + 1, games, net)
+    return net

@@ -109,17 +109,22 @@ class DiceRaceEnv(gym.Env):
 # Both solvers sweep the turn totals downwards: given the turn-start layer [:, :, 0] of the last
 # sweep (reached after a bust or a hold), a turn is acyclic in the turn total, so the layers k =
 # goal-1 .. 0 follow exactly by backward induction; only the turn-start layer is iterated to a fixed
-# point (~50 sweeps at goal 30 where a plain Jacobi sweep over every entry needs ~280).
+# point (~50 sweeps at goal 30 where a plain Jacobi sweep over every entry needs ~280). Internally
+# the tables are stored layer-first, [turn, mine, theirs], padded to goal + die layers with every
+# entry mine + turn >= goal preset to its win value, so a roll's expectation is one sum over the
+# layers k+2 .. k+die and each layer is a handful of whole-array operations: at goal 100 (10^6
+# positions) value iteration and one exact win rate take ~0.3 s each.
 
 
-def _roll_layer(game: DiceRace, v: np.ndarray, k: int, win: float) -> np.ndarray:
-    """Σ_{d=2..die} P(d)·(win if mine+k+d reaches the goal else v[mine, theirs, k+d]): (goal, goal)."""
-    g, q = game.goal, 1.0 / game.die
-    mine = np.arange(g)[:, None]
-    out = np.zeros((g, g))
-    for d in range(2, game.die + 1):
-        out += q * (win if k + d >= g else np.where(mine + k + d >= g, win, v[:, :, k + d]))
-    return out
+def _padded(game: DiceRace, win: float) -> np.ndarray:
+    """A layered table [turn, mine, theirs] of shape (goal + die, goal, goal), every entry with
+    mine + turn >= goal preset to ``win`` (that total wins at once), so a roll's expectation at turn
+    total k is a plain sum over the layers k+2 .. k+die."""
+    g = game.goal
+    w = np.zeros((g + game.die, g, g))
+    turn, mine = np.arange(g + game.die)[:, None], np.arange(g)[None, :]
+    w[turn + mine >= g] = win
+    return w
 
 
 def solve_optimal(
@@ -135,19 +140,29 @@ def solve_optimal(
                           1 − V(j, i+k, 0)                                 [hold, only if k > 0] )
     """
     g, q = game.goal, 1.0 / game.die
-    mine, theirs = np.arange(g)[:, None], np.arange(g)[None, :]
-    v, hold = np.zeros((g, g, g)), np.zeros((g, g, g))
+    w = _padded(game, 1.0)  # [k, i, j]
+    hold = np.zeros((g, g, g), dtype=bool)  # [k, i, j] while iterating
     for _ in range(max_sweeps):
-        v0 = v[:, :, 0].copy()
+        lose0 = 1.0 - w[0].T  # 1 − V(j, i, 0) as [i, j]
+        v0 = w[0].copy()
         for k in range(g - 1, -1, -1):
-            valid = mine + k < g
-            roll = q * (1.0 - v0.T) + _roll_layer(game, v, k, 1.0)
-            banked = 1.0 - v0[theirs, np.minimum(mine + k, g - 1)] if k > 0 else np.full((g, g), -1.0)
-            v[:, :, k] = np.where(valid, np.maximum(roll, banked), 0.0)
-            hold[:, :, k] = valid & (banked > roll)
-        if np.abs(v[:, :, 0] - v0).max() < tol:
-            return v, hold
+            n = g - k  # rows i < goal − k are still running
+            roll = q * lose0[:n] + q * w[k + 2 : k + game.die + 1, :n].sum(axis=0)
+            if k > 0:
+                banked = lose0[k:]  # 1 − V(j, i+k, 0)
+                hold[k, :n] = banked > roll
+                roll = np.maximum(roll, banked)
+            w[k, :n] = roll
+        if np.abs(w[0] - v0).max() < tol:
+            v = np.where(_running(game), w[:g].transpose(1, 2, 0), 0.0)
+            return v, hold.transpose(1, 2, 0).astype(np.float64)
     raise RuntimeError(f"value iteration did not converge to {tol} in {max_sweeps} sweeps")
+
+
+def _running(game: DiceRace) -> np.ndarray:
+    """mine + turn < goal, as [mine, theirs, turn]: (goal, goal, goal)."""
+    g = game.goal
+    return np.broadcast_to((np.arange(g)[:, None] + np.arange(g)[None, :])[:, None, :] < g, (g, g, g))
 
 
 def random_policy(game: DiceRace) -> np.ndarray:
@@ -169,36 +184,42 @@ def win_probability(
 
     Policy evaluation of the two-player chain: wa[i, j, k] = P(A wins | A to move, A's score i,
     B's j, turn total k), wb[i, j, k] = P(A wins | B to move, B's score i, A's j, turn total k).
+    Each sweep runs A's turns against B's last turn-start layer, then B's against A's new one.
     """
-    g, q = game.goal, 1.0 / game.die
-    mine, theirs = np.arange(g)[:, None], np.arange(g)[None, :]
-    wa, wb = np.zeros((g, g, g)), np.zeros((g, g, g))
-    for _ in range(max_sweeps):
-        a0, b0 = wa[:, :, 0].copy(), wb[:, :, 0].copy()
+    g, q, die = game.goal, 1.0 / game.die, game.die
+    wa, wb = _padded(game, 1.0), _padded(game, 0.0)  # [k, i, j]: A / B to move
+    pol_a, pol_b = (np.ascontiguousarray(h.transpose(2, 0, 1), dtype=np.float64) for h in (hold_a, hold_b))
+
+    def sweep(w: np.ndarray, pol: np.ndarray, other0: np.ndarray) -> None:
+        hand = other0.T  # the opponent to move with the scores swapped, as [i, j]
         for k in range(g - 1, -1, -1):
-            valid = mine + k < g
-            roll_a = q * b0.T + _roll_layer(game, wa, k, 1.0)  # a bust hands the turn over
-            roll_b = q * a0.T + _roll_layer(game, wb, k, 0.0)
+            n = g - k
+            roll = q * hand[:n] + q * w[k + 2 : k + die + 1, :n].sum(axis=0)  # a bust hands the turn over
             if k > 0:
-                bank = np.minimum(mine + k, g - 1)
-                pa, pb = hold_a[:, :, k], hold_b[:, :, k]
-                roll_a = pa * b0[theirs, bank] + (1 - pa) * roll_a
-                roll_b = pb * a0[theirs, bank] + (1 - pb) * roll_b
-            wa[:, :, k] = np.where(valid, roll_a, 0.0)
-            wb[:, :, k] = np.where(valid, roll_b, 0.0)
-        if max(np.abs(wa[:, :, 0] - a0).max(), np.abs(wb[:, :, 0] - b0).max()) < tol:
+                p = pol[k, :n]
+                roll = p * hand[k:] + (1 - p) * roll  # holding banks i + k
+            w[k, :n] = roll
+
+    for _ in range(max_sweeps):
+        a0, b0 = wa[0].copy(), wb[0].copy()
+        sweep(wa, pol_a, wb[0])
+        sweep(wb, pol_b, wa[0])
+        if max(np.abs(wa[0] - a0).max(), np.abs(wb[0] - b0).max()) < tol:
             return float(wa[0, 0, 0]), float(wb[0, 0, 0])
     raise RuntimeError(f"policy evaluation did not converge to {tol} in {max_sweeps} sweeps")
 
 
 def greedy_hold_policy(game: DiceRace, v: np.ndarray) -> np.ndarray:
     """The one-ply greedy policy of a table of P(the mover wins) (goal, goal, goal): hold where
-    1 − v(j, i+k, 0) beats the expectation of rolling, ties to rolling as in ``action_values``."""
+    1 − v(j, i+k, 0) beats the expectation of rolling, ties to rolling as in ``action_values``
+    (the same arithmetic as :func:`solve_optimal`, so V*'s greedy policy is exactly its policy)."""
     g, q = game.goal, 1.0 / game.die
-    mine, theirs = np.arange(g)[:, None], np.arange(g)[None, :]
-    hold = np.zeros((g, g, g))
+    w = _padded(game, 1.0)
+    w[:g] = np.where(_running(game), v, 1.0).transpose(2, 0, 1)
+    lose0 = 1.0 - w[0].T
+    hold = np.zeros((g, g, g))  # [k, i, j]
     for k in range(1, g):
-        roll = q * (1.0 - v[:, :, 0].T) + _roll_layer(game, v, k, 1.0)
-        banked = 1.0 - v[:, :, 0][theirs, np.minimum(mine + k, g - 1)]
-        hold[:, :, k] = (mine + k < g) & (banked > roll)
-    return hold
+        n = g - k
+        roll = q * lose0[:n] + q * w[k + 2 : k + game.die + 1, :n].sum(axis=0)
+        hold[k, :n] = lose0[k:] > roll
+    return hold.transpose(1, 2, 0).copy()
