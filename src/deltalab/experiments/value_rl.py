@@ -163,13 +163,14 @@ def td_lambda(ctx: Context):
     axes[2].axhline(opt_vs_random - 0.02, color="k", ls=":", label="bar: optimal − 2 points")
     axes[2].axhline(hold20, color="C2", ls="-.", label="hold-at-20 rule")
     axes[2].set_xscale("symlog", linthresh=100)
+    axes[2].set_xlim(-10, 1.3 * games_x[-1])
     axes[2].set(
         xlabel="self-play games finished (0 = untrained net)",
         ylabel="win rate vs random (both seats)",
         ylim=(0.0, 1.0),
         title=f"Pig to {game.goal} (d{game.die})",
     )
-    axes[2].legend(fontsize=7, loc="lower right")
+    axes[2].legend(fontsize=7, loc="center left")
     ctx.savefig(fig)
     gap = 100.0 * (opt_vs_random - win_rate)
     metrics = {
