@@ -233,8 +233,8 @@ class SelfPlayConfig:
     """hidden sigmoid units"""
     alpha: float = 10.0
     """step size α on the batch-mean TD update, decayed linearly to 0 over ``steps``"""
-    lam: float = 0.3
-    """trace decay λ"""
+    lam: float = 0.0
+    """trace decay λ (best of 0 / 0.3 / 0.7 / 0.9 × α 5 / 10 / 20 on Pig to 100, seeds 0-2)"""
     exploring_starts: bool = True
     """start training games at uniformly random banked scores and mover (else at 0-0)"""
 
