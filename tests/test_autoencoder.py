@@ -38,12 +38,15 @@ def test_purification_closed_form_is_a_stationary_point_and_matches_the_inverse_
     assert w_var.grad.abs().max() < 1e-10
 
 
-@pytest.mark.parametrize("model", [Autoencoder(64, 32), LinearAutoencoder(64, 8)])
-def test_autoencoders_train_and_keep_shapes(model):
-    x = torch.rand(64, 64)
-    losses = train_autoencoder(model, x, AETrainConfig(steps=30, batch_size=16), gaussian_noise(0.1))
+@pytest.mark.parametrize("build", [lambda: Autoencoder(64, 32), lambda: LinearAutoencoder(64, 8)])
+def test_autoencoders_train_and_keep_shapes(build):
+    torch.manual_seed(0)  # the model's init and the noise draw from the global generator
+    model = build()
+    x = torch.rand(64, 64, generator=torch.Generator().manual_seed(0))
+    losses = train_autoencoder(model, x, AETrainConfig(steps=60, batch_size=16), gaussian_noise(0.1))
     assert model(x).shape == x.shape and all(torch.isfinite(torch.tensor(losses)))
-    assert losses[-1] < losses[0]
+    # minibatch losses are noisy: compare the means of the first and last ten steps
+    assert sum(losses[-10:]) < 0.9 * sum(losses[:10])
 
 
 def test_masking_noise_zeroes_about_p():
