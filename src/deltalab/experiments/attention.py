@@ -23,6 +23,7 @@ def _softmax_stats(
     s = (q @ k.transpose(-2, -1) / (math.sqrt(d) if scaled else 1.0)).requires_grad_(True)  # (Q, 1, K)
     w = s.softmax(-1)
     (w * up).sum().backward()
+    w = w.detach()
     entropy = -(w * w.clamp_min(1e-30).log()).sum(-1).mean()
     return float(entropy), float(w.max(-1).values.mean()), float(s.grad.norm(dim=-1).mean())
 
