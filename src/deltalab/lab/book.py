@@ -47,7 +47,7 @@ from deltalab.lab.derivation import (
     resolve,
 )
 from deltalab.lab.experiment import CHAPTERS, EXPERIMENTS, ExperimentSpec
-from deltalab.lab.outdir import check_out
+from deltalab.lab.outdir import check_out, swap_into_place
 from deltalab.lab.report import _bar_cell, _fmt, _metric_table, _status, load_result
 
 BOOK_MARKER = ".deltalab-book"
@@ -485,13 +485,7 @@ def build(
     try:
         write_book(staging, doc, run_dir, strict=strict, warn=warn)
         check_book_out(out_path)  # the folder may have changed meanwhile
-        if out_path.exists():
-            old = out_path.parent / f".{out_path.name}.old-{os.getpid()}"
-            out_path.rename(old)
-            staging.rename(out_path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            staging.rename(out_path)
+        swap_into_place(staging, out_path)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -71,3 +72,15 @@ def check_out(
     if not os.access(writable, os.W_OK | os.X_OK):
         raise OutError(f"--out {out}: {writable} is not writable")
     return out
+
+
+def swap_into_place(staging: Path, out_path: Path) -> None:
+    """Move a finished folder into place; what was there is swapped out first, then removed (so the
+    old one stays whole until the new one is complete). Re-check ``out_path`` before calling."""
+    if out_path.exists():
+        old = out_path.parent / f".{out_path.name}.old-{os.getpid()}"
+        out_path.rename(old)
+        staging.rename(out_path)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        staging.rename(out_path)

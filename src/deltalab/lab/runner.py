@@ -33,7 +33,7 @@ from typing import Any
 from deltalab.lab.aggregate import aggregate, verdict_label
 from deltalab.lab.book import write_run_book
 from deltalab.lab.experiment import CHAPTERS, EXPERIMENTS, PROFILES, Context, ExperimentSpec
-from deltalab.lab.outdir import RUN_MARKER, check_out
+from deltalab.lab.outdir import RUN_MARKER, check_out, swap_into_place
 from deltalab.lab.report import provenance, write_run
 from deltalab.registry import UnknownNameError
 
@@ -348,13 +348,7 @@ def run_bundle(
 def _replace(staging: Path, out_path: Path) -> None:
     """Move the finished run into place; an old run there is swapped out first, then removed."""
     check_out(out_path)  # the folder may have changed while the run ran
-    if out_path.exists():
-        old = out_path.parent / f".{out_path.name}.old-{os.getpid()}"
-        out_path.rename(old)
-        staging.rename(out_path)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        staging.rename(out_path)
+    swap_into_place(staging, out_path)
 
 
 def exit_code(doc: dict[str, Any]) -> int:
