@@ -4,10 +4,18 @@ A benchmark is a function ``() -> BenchResult`` registered with ``@benchmark(goa
 Most build a candidate and a baseline callable and hand them to :func:`time_pair`, which warms
 both up, then times them in interleaved pairs (so that drift in the machine's speed hits both
 alike) and reports the medians and the quartiles of the per-pair ratio.
+
+A benchmark whose outcome depends on a seed (steps to solve an environment, accuracy after
+training) is registered with ``seeded=True`` and takes ``seed``; :func:`run_benchmarks` runs it at
+seeds ``0 .. seeds-1`` and :func:`combine_seeds` reports the median of the candidate and of the
+baseline (the ratio is median / median), the range, and every seed's result. ``checks`` are named
+conditions that are part of the goal (e.g. "every seed solves"): a result meets its goal when the
+ratio does and every check holds (over seeds: a check holds when it holds at every seed).
 """
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -15,7 +23,7 @@ from typing import Any
 from deltalab.analysis.timing import time_pair
 from deltalab.registry import Registry
 
-__all__ = ["BENCHMARKS", "BenchResult", "benchmark", "run_benchmarks", "time_pair"]
+__all__ = ["BENCHMARKS", "BenchResult", "benchmark", "combine_seeds", "run_benchmarks", "time_pair"]
 
 BENCHMARKS: Registry = Registry("benchmark", package="deltalab.bench")
 
@@ -34,6 +42,8 @@ class BenchResult:
     ratio_p25: float | None = None
     ratio_p75: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    checks: dict[str, bool] = field(default_factory=dict)
+    skipped: str | None = None
 
     @classmethod
     def from_timing(cls, name: str, t: dict[str, Any], unit: str = "s", **extra: Any) -> BenchResult:
@@ -54,34 +64,115 @@ class BenchResult:
         return self.candidate / self.baseline if self.baseline else self.candidate
 
     @property
-    def meets_goal(self) -> bool | None:
+    def ratio_ok(self) -> bool | None:
+        """Whether the ratio alone meets ``goal`` (None without a goal)."""
         if self.goal is None:
             return None
         return self.ratio <= self.goal if self.better == "lower" else self.ratio >= self.goal
 
+    @property
+    def meets_goal(self) -> bool | None:
+        """The ratio meets ``goal`` and every check holds (None: no goal and no checks, or skipped)."""
+        if self.skipped is not None or (self.goal is None and not self.checks):
+            return None
+        return self.ratio_ok is not False and all(self.checks.values())
+
+    def missed(self) -> list[str]:
+        """The parts of the goal that were missed, in words (empty when it is met or there is none)."""
+        out = []
+        if self.skipped is None and self.ratio_ok is False:
+            op = "<=" if self.better == "lower" else ">="
+            out.append(f"ratio {self.ratio:.4g} not {op} {self.goal:g}")
+        if self.skipped is None:
+            out += [k for k, ok in self.checks.items() if not ok]
+        return out
+
+    @classmethod
+    def skip(cls, name: str, why: str) -> BenchResult:
+        """A benchmark that could not run here (e.g. an optional peer library is missing)."""
+        return cls(name, float("nan"), None, "", 0, skipped=why)
+
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         extra = d.pop("extra")
-        d["ratio"] = self.ratio
+        if self.skipped is not None:  # NaN is not JSON
+            d["candidate"] = None
+        d["ratio"] = None if self.skipped is not None else self.ratio
         d["meets_goal"] = self.meets_goal
+        d["missed"] = self.missed()
         d.update(extra)
         return d
 
 
-def benchmark(name: str | None = None, *, goal: float | None, better: str = "lower") -> Callable[..., Any]:
-    """Register ``fn(goal, better) -> BenchResult`` under ``name`` (default: function name, ``_`` → ``-``)."""
+def combine_seeds(results: list[BenchResult], seeds: list[int]) -> BenchResult:
+    """One result from the same benchmark at several seeds: medians, range, per-seed rows.
+
+    candidate / baseline: the medians over seeds (ratio = median / median: the peer's median is
+    the yardstick); ``candidate_min`` / ``candidate_max``: the range; a check holds when it holds
+    at every seed; ``per_seed``: each seed's candidate, baseline, checks and extra keys.
+    """
+    if not results or len(results) != len(seeds):
+        raise ValueError(f"need one result per seed, got {len(results)} results for seeds {seeds}")
+    first = results[0]
+    if any(r.skipped is not None for r in results):
+        return first
+    cands = [r.candidate for r in results]
+    bases = [r.baseline for r in results]
+    baseline = statistics.median(bases) if all(b is not None for b in bases) else None  # type: ignore[type-var]
+    checks = {k: all(r.checks.get(k, False) for r in results) for k in first.checks}
+    per_seed = [
+        {"seed": s, "candidate": r.candidate, "baseline": r.baseline, **r.checks, **r.extra}
+        for s, r in zip(seeds, results)
+    ]
+    extra = {
+        "seeds": list(seeds),
+        "candidate_min": min(cands),
+        "candidate_max": max(cands),
+        "per_seed": per_seed,
+    }
+    if baseline is not None:
+        extra.update(baseline_min=min(bases), baseline_max=max(bases))  # type: ignore[type-var]
+    return BenchResult(
+        first.name,
+        statistics.median(cands),
+        baseline,
+        first.unit,
+        len(results),
+        goal=first.goal,
+        better=first.better,
+        extra=extra,
+        checks=checks,
+    )
+
+
+def benchmark(
+    name: str | None = None, *, goal: float | None, better: str = "lower", seeded: bool = False
+) -> Callable[..., Any]:
+    """Register ``fn() -> BenchResult`` under ``name`` (default: function name, ``_`` → ``-``).
+
+    seeded: ``fn`` takes ``seed=`` and its outcome depends on it; the registered runner takes
+    ``seeds`` (a count) and combines seeds ``0 .. seeds-1`` with :func:`combine_seeds`.
+    """
     if better not in ("lower", "higher"):
         raise ValueError(f"better must be 'lower' or 'higher', got {better!r}")
 
     def wrap(fn: Callable[..., BenchResult]) -> Callable[..., BenchResult]:
         key = name or fn.__name__.replace("_", "-")
 
-        def run() -> BenchResult:
-            res = fn()
+        def label(res: BenchResult) -> BenchResult:
             res.name, res.goal, res.better = key, goal, better
             return res
 
+        def run(seeds: int = 1) -> BenchResult:
+            if not seeded:
+                return label(fn())
+            if seeds < 1:
+                raise ValueError(f"seeds must be >= 1, got {seeds}")
+            chosen = list(range(seeds))
+            return label(combine_seeds([label(fn(seed=s)) for s in chosen], chosen))
+
         run.__doc__ = fn.__doc__
+        run.seeded = seeded  # type: ignore[attr-defined]
         BENCHMARKS.add(key, run)
         return fn
 
@@ -89,9 +180,10 @@ def benchmark(name: str | None = None, *, goal: float | None, better: str = "low
 
 
 def run_benchmarks(
-    names: list[str] | None = None, progress: Callable[[str], None] | None = None
+    names: list[str] | None = None, progress: Callable[[str], None] | None = None, seeds: int = 1
 ) -> list[BenchResult]:
-    """Run the named benchmarks (globs allowed; all when None), in name order."""
+    """Run the named benchmarks (globs allowed; all when None), in name order; seeded ones at
+    seeds ``0 .. seeds-1`` (the others once)."""
     import fnmatch
 
     from deltalab.registry import UnknownNameError
@@ -107,5 +199,5 @@ def run_benchmarks(
     for k in chosen:
         if progress:
             progress(f"bench {k} ...")
-        results.append(BENCHMARKS.get(k)())
+        results.append(BENCHMARKS.get(k)(seeds=seeds))
     return results

@@ -23,7 +23,7 @@ from deltalab.rl.envs.tictactoe import TicTacToe
 from deltalab.rl.minimax import Solver
 
 
-@benchmark(goal=180.0, better="lower")
+@benchmark(goal=180.0, better="lower", seeded=True)
 def alphazero_ttt(
     iterations: int = 40, games_per_iter: int = 40, eval_simulations: int = 16, seed: int = 0
 ) -> BenchResult:
@@ -50,7 +50,7 @@ def alphazero_ttt(
     return BenchResult("alphazero-ttt", seconds, None, "s", 1, extra={"iterations": done, "reached": reached})
 
 
-@benchmark(goal=30_000, better="lower")
+@benchmark(goal=30_000, better="lower", seeded=True)
 def dqn_cartpole(total_steps: int = 50_000, seed: int = 0) -> BenchResult:
     """Environment steps until a 10-episode greedy evaluation of DQN on CartPole-v1 reaches 475 (cap if never)."""
     torch.set_num_threads(1)
