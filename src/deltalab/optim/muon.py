@@ -36,7 +36,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from deltalab.optim.newton_schulz import NS_COEFFICIENTS, newton_schulz
+from deltalab.optim.newton_schulz import NS_COEFFICIENTS
 from deltalab.optim.registry import OPTIMIZERS
 
 ADJUST_LR_FNS = ("original", "match_rms_adamw")
@@ -49,17 +49,37 @@ def adjusted_lr(lr: float, adjust_lr_fn: str | None, rows: int, cols: int) -> fl
     return lr * 0.2 * math.sqrt(max(rows, cols))
 
 
+def _newton_schulz_2d(
+    M: Tensor, steps: int, coefficients: tuple[float, float, float], eps: float, dtype: torch.dtype | None
+) -> Tensor:
+    """:func:`newton_schulz` on one matrix, for the step's hot path: the same operations as
+    torch.optim._muon's (one cast, an in-place normalisation, ``addmm`` rather than the batched
+    ``baddbmm``), without the general function's checks and reshapes; equal to it bit for bit
+    (tests check it). The caller checked the arguments when the optimizer was built."""
+    a, b, c = coefficients
+    X = M.to(dtype, copy=True) if dtype is not None else M.clone()  # copy: normalised in place below
+    if M.size(0) > M.size(1):
+        X = X.T
+    X.div_(X.norm().clamp(min=eps))
+    for _ in range(steps):
+        A = X @ X.T
+        X = torch.addmm(X, torch.addmm(A, A, A, beta=b, alpha=c), X, beta=a)
+    return X.T if M.size(0) > M.size(1) else X
+
+
 def muon_update_(p: Tensor, grad: Tensor, buf: Tensor, group: dict[str, Any]) -> None:
     """One Muon step on ``p`` (rows, ...) in place; ``buf`` is its momentum buffer."""
     momentum = group["momentum"]
     buf.lerp_(grad, 1 - momentum)
     update = grad.lerp(buf, momentum) if group["nesterov"] else buf
-    update = update.reshape(update.size(0), -1)  # (rows, cols): conv weights flattened
-    ortho = newton_schulz(
+    if update.ndim > 2:
+        update = update.reshape(update.size(0), -1)  # (rows, cols): conv weights flattened
+    ortho = _newton_schulz_2d(
         update, group["ns_steps"], group["ns_coefficients"], group["eps"], group["ns_dtype"]
     )
     rows, cols = update.shape
-    p.mul_(1 - group["lr"] * group["weight_decay"])
+    if group["weight_decay"]:  # W·1 is W: skip the pass over W (same numbers as torch's unconditional mul_)
+        p.mul_(1 - group["lr"] * group["weight_decay"])
     p.add_(ortho.view_as(p), alpha=-adjusted_lr(group["lr"], group["adjust_lr_fn"], rows, cols))
 
 
