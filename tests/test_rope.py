@@ -33,7 +33,9 @@ def test_rotation_keeps_norm_and_offset_matches_slice():
 def test_errors():
     with pytest.raises(ValueError, match="even head_dim"):
         RotaryEmbedding(7)
-    with pytest.raises(ValueError, match="head_dim"):
+    with pytest.raises(ValueError, match=r"expected x of shape \(\*, T, 8\), got \(2, 4, 6\)"):
         RotaryEmbedding(8)(torch.randn(2, 4, 6))
+    with pytest.raises(ValueError, match=r"expected x of shape \(\*, T, 8\), got \(8,\)"):
+        RotaryEmbedding(8)(torch.randn(8))
     with pytest.raises(ValueError, match="offset"):
         RotaryEmbedding(8)(torch.randn(4, 8), offset=-1)

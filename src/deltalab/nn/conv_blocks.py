@@ -25,6 +25,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from deltalab.nn.shapes import check_shape
+
 NormLayer = Callable[[int], nn.Module]
 
 
@@ -68,6 +70,11 @@ class MLPConv(nn.Sequential):
         for _ in range(num_1x1):
             layers += conv_norm_relu(out_channels, out_channels, 1, 0, norm_layer)
         super().__init__(*layers)
+        self.in_channels = in_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_shape(x, "x", ("B", self.in_channels, "H", "W"))
+        return super().forward(x)
 
 
 class GlobalAvgPool(nn.Module):
@@ -98,6 +105,11 @@ class ReduceConv(nn.Sequential):
             *conv_norm_relu(in_channels, mid_channels, 1, 0, norm_layer),
             *conv_norm_relu(mid_channels, out_channels, kernel_size, kernel_size // 2, norm_layer),
         )
+        self.in_channels = in_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_shape(x, "x", ("B", self.in_channels, "H", "W"))
+        return super().forward(x)
 
 
 class Inception(nn.Module):
@@ -125,9 +137,10 @@ class Inception(nn.Module):
         self.branch_pool = nn.Sequential(
             nn.MaxPool2d(3, stride=1, padding=1), *conv_norm_relu(in_channels, pool_proj, 1, 0, norm_layer)
         )
-        self.out_channels = c1 + c3 + c5 + pool_proj
+        self.in_channels, self.out_channels = in_channels, c1 + c3 + c5 + pool_proj
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_shape(x, "x", ("B", self.in_channels, "H", "W"))
         branches = (self.branch1, self.branch3, self.branch5, self.branch_pool)
         return torch.cat([b(x) for b in branches], dim=1)  # (B, c1+c3+c5+pool_proj, H, W)
 
@@ -169,8 +182,10 @@ class BasicBlock(nn.Module):
         self.bn2 = norm_layer(out_channels)
         self.relu = nn.ReLU()
         self.shortcut = _shortcut(in_channels, out_channels, stride, norm_layer, residual)
+        self.in_channels = in_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_shape(x, "x", ("B", self.in_channels, "H", "W"))
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
         if self.shortcut is not None:
@@ -207,8 +222,10 @@ class BottleneckBlock(nn.Module):
         )
         self.relu = nn.ReLU()
         self.shortcut = _shortcut(in_channels, out_channels, stride, norm_layer, residual)
+        self.in_channels = in_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_shape(x, "x", ("B", self.in_channels, "H", "W"))
         out = self.body(x)
         if self.shortcut is not None:
             out = out + self.shortcut(x)

@@ -30,6 +30,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from deltalab.nn.shapes import check_shape
+
 AGGREGATIONS = ("sum", "mean", "max")
 
 
@@ -169,6 +171,7 @@ class GraphConv(nn.Module):
         self.lin_neigh = nn.Linear(in_features, out_features, bias=False)
 
     def forward(self, x: torch.Tensor, graph: torch.Tensor) -> torch.Tensor:
+        check_shape(x, "node features x", ("N", self.lin_self.in_features))
         # a float tensor is a dense adjacency, an integer one an edge list
         agg = (
             dense_aggregate(x, graph, self.aggr)
@@ -190,6 +193,8 @@ class GCNConv(nn.Module):
         self.bias = nn.Parameter(torch.zeros(out_features)) if bias else None
 
     def forward(self, x: torch.Tensor, adj_norm: torch.Tensor) -> torch.Tensor:
+        check_shape(x, "node features x", ("N", self.lin.in_features))
+        check_shape(adj_norm, "normalized adjacency", (x.shape[0], x.shape[0]))
         h = self.lin(x)  # (N, F_out)
         out = torch.sparse.mm(adj_norm, h) if adj_norm.is_sparse else adj_norm @ h
         return out + self.bias if self.bias is not None else out

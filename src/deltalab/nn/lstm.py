@@ -26,6 +26,8 @@ import math
 import torch
 from torch import nn
 
+from deltalab.nn.shapes import check_shape
+
 
 class LSTMCell(nn.Module):
     """One LSTM step: (x (B, I), (h, c) each (B, H)) -> (h', c'). Parameters as ``nn.LSTMCell``."""
@@ -57,6 +59,8 @@ class LSTMCell(nn.Module):
             h = c = x.new_zeros(x.shape[0], self.hidden_size)
         else:
             h, c = state
+            check_shape(h, "h", (x.shape[0], self.hidden_size))
+            check_shape(c, "c", (x.shape[0], self.hidden_size))
         gates = x @ self.weight_ih.T + self.bias_ih + h @ self.weight_hh.T + self.bias_hh  # (B, 4H)
         i, f, g, o = gates.chunk(4, dim=1)  # each (B, H)
         i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
@@ -100,6 +104,9 @@ class LSTM(nn.Module):
         if x.dim() != 3:
             raise ValueError(f"expected a 3-D input (B, T, I) or (T, B, I), got shape {tuple(x.shape)}")
         xs = x.transpose(0, 1) if self.batch_first else x  # (T, B, I)
+        if state is not None:  # nn.LSTM's layout: (num_layers = 1, B, H) each
+            for name, s in zip(("h_0", "c_0"), state, strict=True):
+                check_shape(s, name, (1, xs.shape[1], self.cell.hidden_size))
         hc = None if state is None else (state[0][0], state[1][0])
         outs = []
         for x_t in xs:

@@ -31,6 +31,8 @@ class GaussianNoise(nn.Module):
         self.std = float(std)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not x.is_floating_point():
+            raise ValueError(f"GaussianNoise expects a floating-point tensor, got dtype {x.dtype}")
         if not self.training or self.std == 0:
             return x
         return x + self.std * torch.randn_like(x)  # (B, *) same shape

@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from deltalab.nn.shapes import check_shape
+
 
 def _check_input(x: torch.Tensor, input_size: int) -> None:
     if x.dim() != 3 or x.shape[-1] != input_size:
@@ -44,6 +46,8 @@ class ElmanRNN(nn.Module):
         self, x: torch.Tensor, state: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         _check_input(x, self.input_size)
+        if state is not None:
+            check_shape(state, "state h_0", (1, x.shape[0], self.rnn.hidden_size))
         h, h_n = self.rnn(x, state)  # (B, T, H), (1, B, H)
         return self.head(h), h_n
 
@@ -66,6 +70,8 @@ class JordanRNN(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         _check_input(x, self.input_size)
         B, T, _ = x.shape
+        if state is not None:
+            check_shape(state, "state s_0", (B, self.out_features))
         s = x.new_full((B, self.out_features), 1.0 / self.out_features) if state is None else state
         drive = self.in_proj(x)  # (B, T, H), all input terms at once
         logits = []

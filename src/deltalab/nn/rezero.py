@@ -21,6 +21,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from deltalab.nn.shapes import check_shape
+
 VARIANTS = ("vanilla", "residual", "residual-layernorm", "rezero")
 
 
@@ -33,7 +35,10 @@ class ReZero(nn.Module):
         self.alpha = nn.Parameter(torch.tensor(float(alpha_init)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.alpha * self.fn(x)
+        f = self.fn(x)
+        if f.shape != x.shape:
+            raise ValueError(f"ReZero's fn must keep the shape of x {tuple(x.shape)}, got {tuple(f.shape)}")
+        return x + self.alpha * f
 
 
 class _Block(nn.Module):
@@ -75,6 +80,7 @@ class DeepFC(nn.Module):
         self.head = nn.Linear(width, out_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_shape(x.flatten(1), "x flattened", ("B", self.embed.in_features))
         return self.head(self.blocks(self.embed(x.flatten(1))))
 
 

@@ -25,6 +25,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from deltalab.nn.shapes import check_shape
+
 
 def rotate_pairs(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """Rotate interleaved channel pairs of ``x`` (..., T, D) by angles with ``cos``/``sin`` (T, D/2)."""
@@ -69,8 +71,7 @@ class RotaryEmbedding(nn.Module):
         return self.cos_cached[offset : offset + length], self.sin_cached[offset : offset + length]
 
     def forward(self, x: torch.Tensor, offset: int = 0) -> torch.Tensor:
-        if x.shape[-1] != self.head_dim:
-            raise ValueError(f"expected last dim {self.head_dim} (head_dim), got shape {tuple(x.shape)}")
+        check_shape(x, "x", (..., "T", self.head_dim))
         cos, sin = self.cos_sin(x.shape[-2], offset)
         return rotate_pairs(x, cos.to(x.dtype), sin.to(x.dtype))
 

@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from deltalab.nn.shapes import check_integer, check_shape
+
 
 class Seq2Seq(nn.Module):
     """src (B, S) long, tgt_in (B, T) long (BOS first) -> logits (B, T, V)."""
@@ -51,8 +53,8 @@ class Seq2Seq(nn.Module):
         self.out = nn.Linear(hidden_size, vocab)
 
     def encode(self, src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if src.dim() != 2:
-            raise ValueError(f"expected src token ids of shape (B, S), got {tuple(src.shape)}")
+        check_shape(src, "src token ids", ("B", "S"))
+        check_integer(src, "src token ids", self.vocab)
         enc, h = self.encoder(self.src_embed(src))  # (B, S, H), (2, B, H/2)
         return enc, torch.cat([h[0], h[1]], -1).unsqueeze(0)  # (B, S, H), (1, B, H)
 
@@ -64,6 +66,8 @@ class Seq2Seq(nn.Module):
 
     def forward(self, src: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
         enc, h = self.encode(src)
+        check_shape(tgt_in, "tgt_in token ids", (src.shape[0], "T"))
+        check_integer(tgt_in, "tgt_in token ids", self.vocab + 1)  # + BOS
         dec, _ = self.decoder(self.tgt_embed(tgt_in), h)  # (B, T, H)
         return self._readout(dec, enc)
 

@@ -46,6 +46,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from deltalab.nn.shapes import check_shape
+
 
 def powers(z: torch.Tensor, n: int) -> torch.Tensor:
     """z^0, ..., z^{n-1} along a new last axis by doubling: (...,) -> (..., n), O(log n) products.
@@ -255,6 +257,7 @@ class S4DModel(nn.Module):
         self.head = nn.Linear(d_model, out_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_shape(x, "x", ("B", "L", self.encoder[0].in_features))
         h = self.encoder(x).transpose(1, 2)  # (B, H, L)
         for layer, norm in zip(self.layers, self.norms):
             h = h + layer(norm(h.transpose(1, 2)).transpose(1, 2))

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from deltalab.nn.attention import MultiheadAttention
+from deltalab.nn.shapes import check_shape
 
 
 @dataclass
@@ -77,6 +78,7 @@ class TransformerBlock(nn.Module):
         attn_mask: torch.Tensor | None = None,
         is_causal: bool = False,
     ) -> torch.Tensor:
+        check_shape(x, "x", ("B", "T", self.attn.embed_dim))
         x = x + self.drop(
             self.attn(
                 self.norm1(x), key_padding_mask=key_padding_mask, attn_mask=attn_mask, is_causal=is_causal

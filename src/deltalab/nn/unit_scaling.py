@@ -43,6 +43,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from deltalab.nn.shapes import check_shape
+
 
 class _ScaledGrad(torch.autograd.Function):
     """Identity forward; the gradient multiplied by ``scale`` on the way back."""
@@ -120,8 +122,7 @@ class UnitScaledLinear(nn.Linear):
             nn.init.zeros_(self.bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.ndim != 2:
-            raise ValueError(f"UnitScaledLinear expects (B, {self.in_features}), got shape {tuple(x.shape)}")
+        check_shape(x, "x", ("B", self.in_features))
         return _UnitScaledLinear.apply(x, self.weight, self.bias, self.crossover_batch)
 
 
