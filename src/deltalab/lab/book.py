@@ -22,7 +22,6 @@ fail: the run's book warns and shows the file's raw source.
 
 from __future__ import annotations
 
-import ast
 import functools
 import html
 import inspect
@@ -32,11 +31,11 @@ import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 from urllib.parse import quote
 
 from deltalab.files import atomic_write_text
+from deltalab.lab.book_code import code_block, dotted, static_bar
 from deltalab.lab.derivation import (
     DERIVATIONS,
     SECTIONS,
@@ -55,92 +54,10 @@ BOOK_MARKER = ".deltalab-book"
 _ASSETS = Path(__file__).resolve().parent / "book_assets"
 
 
-# --------------------------------------------------------------------------------------------------
-# Code: the experiment and the parts a derivation names, highlighted, linked to file and line
-
-
-@functools.lru_cache(maxsize=512)
-def _highlight(source: str, start: int) -> str:
-    from pygments import highlight
-    from pygments.formatters import HtmlFormatter
-    from pygments.lexers import PythonLexer
-
-    return highlight(source, PythonLexer(), HtmlFormatter(linenos="inline", linenostart=start, wrapcode=True))
-
-
-def _code_block(obj: Any, label: str) -> str:
-    esc = html.escape
-    try:
-        file = inspect.getsourcefile(obj)
-        lines, start = inspect.getsourcelines(obj)
-    except (OSError, TypeError):
-        return f"<p class='note'>The source of <code>{esc(label)}</code> is not available.</p>"
-    start = max(start, 1)
-    where = f"{_show_path(file)}:{start}"
-    link = f"<a href='{esc(Path(file).resolve().as_uri())}'><code>{esc(where)}</code></a>"
-    body = _highlight("".join(lines), start)
-    head = f"<p class='codehead'><code>{esc(label)}</code> — {link} ({len(lines)} lines)</p>"
-    if isinstance(obj, ModuleType):
-        return f"{head}<details><summary>the whole module</summary>{body}</details>"
-    return head + body
-
-
-def _dotted(obj: Any) -> str:
-    if isinstance(obj, ModuleType):
-        return obj.__name__
-    return f"{obj.__module__}.{getattr(obj, '__qualname__', getattr(obj, '__name__', '?'))}"
-
-
-# --------------------------------------------------------------------------------------------------
-# The bar without a run: read from the experiment's source (its Bar(...) calls and bar="...")
-
-
-@functools.lru_cache(maxsize=128)
-def _module_tree(file: str) -> ast.Module:
-    return ast.parse(Path(file).read_text(encoding="utf-8"))
-
-
-def _text_of(node: ast.expr) -> str | None:
-    """A string literal's text; an f-string with its ``{expressions}`` shown; ``ctx.pick(quick=, full=)``."""
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return node.value
-    if isinstance(node, ast.JoinedStr):
-        return "".join(
-            v.value if isinstance(v, ast.Constant) else "{" + ast.unparse(v.value) + "}" for v in node.values
-        )
-    if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "pick":
-        parts = {k.arg: _text_of(k.value) for k in node.keywords}
-        if parts.get("quick"):
-            return f"{parts['quick']} (quick); {parts.get('full') or '…'} (full)"
-    return None
-
-
-def static_bar(spec: ExperimentSpec) -> tuple[str, list[str]]:
-    """(the bar in words, the bar's comparisons) as the experiment's source states them, for a book
-    built without a run; empty where the source computes them."""
-    try:
-        file = inspect.getsourcefile(spec.fn)
-        tree = _module_tree(file)  # type: ignore[arg-type]
-    except (OSError, TypeError, SyntaxError):
-        return "", []
-    fn = next(
-        (n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == spec.fn.__name__),
-        None,
-    )
-    if fn is None:
-        return "", []
-    words, checks = "", []
-    for node in ast.walk(fn):
-        if not isinstance(node, ast.Call):
-            continue
-        name = getattr(node.func, "id", getattr(node.func, "attr", ""))
-        if name == "Bar" and len(node.args) == 3 and all(isinstance(a, ast.Constant) for a in node.args):
-            m, op, v = (a.value for a in node.args)  # type: ignore[attr-defined]
-            checks.append(f"{m} {op} {_fmt(v)}")
-        for k in node.keywords:
-            if k.arg == "bar" and not words:
-                words = _text_of(k.value) or ""
-    return words, checks
+@functools.lru_cache(maxsize=4)
+def _asset(name: str) -> str:
+    """A file of ``book_assets/`` (the stylesheet, the index's filter script)."""
+    return (_ASSETS / name).read_text(encoding="utf-8")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -289,37 +206,14 @@ def claim_page(
     if spec is None:
         code = "<p class='note'>This claim is not registered in this version of deltalab.</p>"
     else:
-        code = _code_block(spec.fn, f"{_dotted(spec.fn)} (the experiment)")
+        code = code_block(spec.fn, f"{dotted(spec.fn)} (the experiment)")
         for name in deriv.code if deriv and not deriv.error else []:
             try:
-                code += _code_block(resolve(name), name)
+                code += code_block(resolve(name), name)
             except LookupError as e:
                 code += f"<p class='warn'>{esc(str(e))}</p>"
     s5 = f"<h2 id='code'><span class='num'>5</span>The code</h2>{code}"
     return _page(f"{cid} — {title}", navline + s1 + s2 + s3 + s4 + s5)
-
-
-_FILTER_JS = """<script>
-(function () {
-  var q = document.getElementById("q"), v = document.getElementById("v"), n = document.getElementById("n");
-  function apply() {
-    var text = q.value.toLowerCase(), verdict = v.value, shown = 0;
-    document.querySelectorAll("section.chapter").forEach(function (sec) {
-      var any = false;
-      sec.querySelectorAll("tr[data-verdict]").forEach(function (tr) {
-        var ok = (!verdict || tr.dataset.verdict === verdict) && tr.textContent.toLowerCase().indexOf(text) >= 0;
-        tr.classList.toggle("hidden", !ok);
-        if (ok) { any = true; shown += 1; }
-      });
-      sec.classList.toggle("hidden", !any);
-    });
-    n.textContent = shown + " shown";
-  }
-  q.addEventListener("input", apply);
-  v.addEventListener("change", apply);
-  apply();
-})();
-</script>"""
 
 
 def index_page(
@@ -380,7 +274,7 @@ def index_page(
         f"<option value=''>every verdict</option>{options}</select><span id='n' class='small'></span></div>"
         + "".join(sections)
     )
-    return _page("deltalab lab book", body, _FILTER_JS)
+    return _page("deltalab lab book", body, f"<script>\n{_asset('filter.js')}</script>")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -428,7 +322,7 @@ def write_book(
             deriv = load_derivation(cid, derivations, warn)
         spec = EXPERIMENTS.get(cid) if cid in known else None
         entries.append((cid, spec, runs.get(cid), deriv))
-    css = (_ASSETS / "book.css").read_text(encoding="utf-8")
+    css = _asset("book.css")
     from pygments.formatters import HtmlFormatter
 
     atomic_write_text(folder / "book.css", css + HtmlFormatter().get_style_defs(".highlight") + "\n")
