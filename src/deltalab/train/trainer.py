@@ -36,6 +36,7 @@ from torch import nn
 from deltalab.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from deltalab.train.config import TrainConfig
 from deltalab.train.seed import resolve_device, rng_state, set_rng_state
+from deltalab.train.steps import optimizer_step
 
 Batch = tuple[torch.Tensor, ...]
 
@@ -353,13 +354,13 @@ class Trainer:
                             )
                         self.diverged, stop = True, True
                         break
-                    self.optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    if cfg.grad_clip is not None:
-                        nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-                    self.optimizer.step()
-                    if self.scheduler is not None:
-                        self.scheduler.step()
+                    optimizer_step(
+                        loss,
+                        self.optimizer,
+                        clip=cfg.grad_clip,
+                        params=self.model.parameters(),
+                        scheduler=self.scheduler,
+                    )
                     self.step += 1
                     end_of_epoch = b + 1 == per_epoch
                     # The position of the *next* batch: what a checkpoint taken now must resume from.
