@@ -4,7 +4,8 @@ import torch
 
 
 def test_early_stopped_fit_scores_the_step_of_minimum_validation_loss():
-    from deltalab.experiments.pruning import fit_early_stopped, fit_steps, mlp, test_accuracy
+    from deltalab.eval.metrics import accuracy
+    from deltalab.experiments.pruning import adam_steps, fit_early_stopped, mlp
 
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(300, 40, generator=g), torch.randint(0, 10, (300,), generator=g)
@@ -12,5 +13,5 @@ def test_early_stopped_fit_scores_the_step_of_minimum_validation_loss():
     acc, step = fit_early_stopped(mlp(40, 32, 1, 0), train, val, test, 60, 1e-2, 32, seed=1, every=10)
     assert step in range(10, 61, 10)
     # the same run stopped at that step scores the same test accuracy: the step is the one reported
-    again = fit_steps(mlp(40, 32, 1, 0), *train, step, 1e-2, 32, seed=1)
-    assert acc == test_accuracy(again, *test)
+    again = adam_steps(mlp(40, 32, 1, 0), *train, step, 1e-2, 32, seed=1)
+    assert acc == accuracy(again, *test)

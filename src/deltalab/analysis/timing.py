@@ -33,6 +33,20 @@ def median_seconds(
     return statistics.median(times)
 
 
+def least_thread_seconds(fn: Callable[[], Any], repeats: int) -> float:
+    """Least CPU time of this thread over ``repeats`` calls (seconds per call): a busy machine preempts
+    the process, so wall time grows with the load, most for the longest calls (which bends a log-log
+    slope); the thread's CPU time does not count the time it waited."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    times = []
+    for _ in range(repeats):
+        t0 = time.thread_time()
+        fn()
+        times.append(time.thread_time() - t0)
+    return min(times)
+
+
 def time_pair(
     candidate: Callable[[], Any],
     baseline: Callable[[], Any] | None,

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from deltalab.eval.metrics import accuracy
+
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -74,12 +76,6 @@ def iterative_fgsm(
         if clamp is not None:
             x_adv = x_adv.clamp(*clamp)
     return x_adv.detach()
-
-
-@torch.no_grad()
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Fraction classified correctly."""
-    return (model(x).argmax(-1) == y).float().mean().item()
 
 
 def accuracy_under_attack(

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import torch
 
+from deltalab.analysis.timing import least_thread_seconds
 from deltalab.lab import Bar, Context, experiment
 from deltalab.lab.plot import plt
 from deltalab.nn.ridge_attention import IncrementalRidge, ridge_weights
@@ -91,18 +91,6 @@ def attention_scaling(ctx: Context):
     )
 
 
-def _cpu_time(fn, repeats: int) -> float:  # type: ignore[no-untyped-def]
-    """Least CPU time of this thread over ``repeats`` calls: a busy machine preempts the process (wall
-    time then grows with the load, most for the longest calls, which bends a log-log slope); the
-    thread's CPU time does not count the time it waited."""
-    times = []
-    for _ in range(repeats):
-        t0 = time.thread_time()
-        fn()
-        times.append(time.thread_time() - t0)
-    return min(times)
-
-
 @experiment(
     chapter="A",
     title="Ridge attention: Sherman–Morrison adds a key–value pair in O(d²)",
@@ -157,9 +145,9 @@ def ridge_attention(ctx: Context):
     pair_solve: list[list[float]] = [[] for _ in solve_dims]
     for _ in range(repeats):
         for i, (state, a, b, kk, vv) in enumerate(setups):
-            pair_sm[i].append(_cpu_time(lambda: state.update(kk * 1e-3, vv), 1))  # noqa: B023
+            pair_sm[i].append(least_thread_seconds(lambda: state.update(kk * 1e-3, vv), 1))  # noqa: B023
             if i < len(solve_dims):
-                pair_solve[i].append(_cpu_time(lambda: resolve(a, b, kk, vv), 1))  # noqa: B023
+                pair_solve[i].append(least_thread_seconds(lambda: resolve(a, b, kk, vv), 1))  # noqa: B023
     t_sm, t_solve = [min(t) for t in pair_sm], [min(t) for t in pair_solve]
     torch.set_num_threads(threads)
     slope_sm = float(np.polyfit(np.log(dims[1:]), np.log(t_sm[1:]), 1)[0])

@@ -17,6 +17,7 @@ from deltalab.analysis.circuits import (
 from deltalab.data import seq
 from deltalab.lab import Bar, Context, experiment
 from deltalab.lab.plot import plt
+from deltalab.train.steps import fit_steps
 
 
 def shifted_induction(n: int, max_block: int, vocab: int, g: torch.Generator) -> seq.SeqBatch:
@@ -70,15 +71,13 @@ def circuits(ctx: Context):
     steps = ctx.pick(quick=600, full=3000)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.01)
     g = torch.Generator().manual_seed(ctx.seed)
-    losses = []
-    for _ in range(steps):
+
+    def loss_fn() -> torch.Tensor:
         b = shifted_induction(32, length, vocab, g)
         logits = model(b.x)  # (B, T, V)
-        loss = F.cross_entropy(logits[b.mask], b.y[b.mask])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+        return F.cross_entropy(logits[b.mask], b.y[b.mask])
+
+    losses = fit_steps(loss_fn, opt, steps)
     model.eval()
     test = seq.induction(500, length, vocab, generator=torch.Generator().manual_seed(ctx.seed + 1000))
     acc = induction_accuracy(model, test)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import statistics
-import time
 
 import torch
 from scipy.stats import ks_2samp
 
+from deltalab.analysis.timing import median_seconds
 from deltalab.data import load_digits
 from deltalab.data.toy2d import sample_toy2d
 from deltalab.eval.generative import sliced_wasserstein, sliced_wasserstein_floor
@@ -36,7 +36,7 @@ def pixel_ddpm(ctx: Context) -> tuple[UNet, NoiseSchedule, list[float]]:
         torch.manual_seed(ctx.seed + 10)
         g = torch.Generator().manual_seed(ctx.seed + 10)
         x = load_digits(images=True).x_train.to(ctx.device) * 2 - 1  # (N, 1, 8, 8)
-        model = UNet(base_channels=16, emb_dim=32).to(ctx.device)
+        model = UNet(base_channels=16, time_embed_dim=32).to(ctx.device)
         ema = ema_of(model, EMA_DECAY)
         schedule = NoiseSchedule()
         losses = train_diffusion(
@@ -244,15 +244,6 @@ def ddpm(ctx: Context):
     )
 
 
-def _median_time(fn, repeats: int = 3) -> float:
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
-
-
 @experiment(
     chapter="G",
     title="Latent diffusion samples faster at similar quality",
@@ -298,8 +289,8 @@ def latent_diffusion(ctx: Context):
 
     times = {"pixel": [], "latent": []}
     for _ in range(3):  # interleaved pairs
-        times["pixel"].append(_median_time(pixel, 1))
-        times["latent"].append(_median_time(latent, 1))
+        times["pixel"].append(median_seconds(pixel, 1, warmup=0))
+        times["latent"].append(median_seconds(latent, 1, warmup=0))
     t_pix, t_lat = statistics.median(times["pixel"]), statistics.median(times["latent"])
     judge = cached_judge(ctx)
     s_pix, s_lat = judge_scores(judge, out["pixel"]), judge_scores(judge, out["latent"])

@@ -20,6 +20,7 @@ from deltalab.models.mlp import MLP
 from deltalab.nn.noise import GaussianNoise
 from deltalab.train import TrainConfig, Trainer
 from deltalab.train.regularize import exact_zero_fraction, l1_prox_, penalized_weights, weight_elimination
+from deltalab.train.steps import fit_steps
 
 
 def noisy_subset(n_train: int, noise: float, seed: int):
@@ -35,6 +36,34 @@ def noisy_subset(n_train: int, noise: float, seed: int):
 
 def eval_acc(trainer: Trainer, x: torch.Tensor, y: torch.Tensor) -> float:
     return trainer.evaluate((x, y), prefix="")["acc"]
+
+
+def _fit_penalized(
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    ws: list[torch.Tensor],
+    train: tuple[torch.Tensor, torch.Tensor],
+    steps: int,
+    batch_size: int,
+    seed: int,
+    *,
+    we: tuple[float, float] | None = None,
+    l1_threshold: float | None = None,
+) -> None:
+    """Minibatch steps on cross-entropy, + λ·weight elimination(ws, w₀) when ``we = (λ, w₀)``; with
+    ``l1_threshold``, L1 as a proximal soft-threshold of ``ws`` after each update (not a loss term)."""
+    x, y = train
+    g = torch.Generator().manual_seed(seed)
+
+    def loss_fn() -> torch.Tensor:
+        idx = torch.randint(0, len(x), (batch_size,), generator=g)
+        loss = F.cross_entropy(model(x[idx]), y[idx])
+        return loss + we[0] * weight_elimination(ws, we[1]) if we is not None else loss
+
+    def prox(step: int, loss: torch.Tensor) -> None:
+        l1_prox_(ws, l1_threshold)
+
+    fit_steps(loss_fn, opt, steps, after_step=prox if l1_threshold is not None else None)
 
 
 @experiment(
@@ -159,17 +188,17 @@ def l1_vs_l2(ctx: Context):
                 ],
                 lr=lr,
             )
-        g = torch.Generator().manual_seed(ctx.seed)
-        for _ in range(steps):
-            idx = torch.randint(0, len(d.x_train), (bs,), generator=g)
-            loss = F.cross_entropy(model(d.x_train[idx]), d.y_train[idx])
-            if kind == "we":
-                loss = loss + lam_we * weight_elimination(ws, w0)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if kind == "l1":
-                l1_prox_(ws, lr * lam_l1)
+        _fit_penalized(
+            model,
+            opt,
+            ws,
+            (d.x_train, d.y_train),
+            steps,
+            bs,
+            ctx.seed,
+            we=(lam_we, w0) if kind == "we" else None,
+            l1_threshold=lr * lam_l1 if kind == "l1" else None,
+        )
         with torch.no_grad():
             accs[kind] = (model(d.x_test).argmax(1) == d.y_test).float().mean().item()
         weights[kind] = torch.cat([w.detach().flatten() for w in ws]).cpu().numpy()

@@ -22,6 +22,7 @@ from deltalab.nn.gnn import (
     gcn_norm_sparse,
     to_dense_adj,
 )
+from deltalab.train.steps import fit_steps
 
 
 def walk_count_error(graph: Graph, k_max: int) -> float:
@@ -97,11 +98,7 @@ def train_gcn(
     opt = torch.optim.Adam(
         [{"params": first.parameters(), "weight_decay": 5e-4}, {"params": rest.parameters()}], lr=0.01
     )
-    for _ in range(epochs):
-        loss = F.cross_entropy(model(graph.x, adj)[mask], graph.y[mask])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    fit_steps(lambda: F.cross_entropy(model(graph.x, adj)[mask], graph.y[mask]), opt, epochs)
     model.eval()
     with torch.no_grad():
         return model(graph.x, adj).argmax(-1)

@@ -9,10 +9,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from deltalab.data import load_digits
+from deltalab.eval.metrics import accuracy
 from deltalab.lab import Bar, Context, experiment
 from deltalab.lab.plot import plt
 from deltalab.models.mlp import MLP
 from deltalab.nn.lora import count_trainable, inject_lora, lora_modules
+from deltalab.train.steps import fit_steps
 
 TARGETS = ["1", "3", "5"]  # the three nn.Linear layers of MLP(64, [128, 128], 10)
 ALPHA = 8.0  # LoRA's recipe: α fixed at the first r tried (8) and not tuned; scaling α/r
@@ -22,12 +24,7 @@ LR_GRID = [3e-3, 1e-2, 3e-2]  # Adam; every arm takes its rate from this one gri
 def _pretrain(x: torch.Tensor, y: torch.Tensor, seed: int, steps: int) -> nn.Module:
     torch.manual_seed(seed)
     net = MLP(64, [128, 128], 10)
-    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
-    for _ in range(steps):
-        loss = F.cross_entropy(net(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+    fit_steps(lambda: F.cross_entropy(net(x), y), torch.optim.Adam(net.parameters(), lr=3e-3), steps)
     return net
 
 
@@ -47,24 +44,16 @@ def _adapt(
     model = copy.deepcopy(base)
     inject_lora(model, TARGETS, r=r, alpha=ALPHA, init=init)
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=lr)
-    reached, accs = steps, []
-    for step in range(steps):
+    accs: list[float] = []
+
+    def loss_fn() -> torch.Tensor:  # full batch; the accuracy is read off the same forward pass
         out = model(x)
-        acc = float((out.argmax(-1) == y).float().mean())
-        accs.append(acc)
-        if acc >= target and reached == steps:
-            reached = step
-        loss = F.cross_entropy(out, y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        accs.append(float((out.argmax(-1) == y).float().mean()))
+        return F.cross_entropy(out, y)
+
+    fit_steps(loss_fn, torch.optim.Adam(params, lr=lr), steps)
+    reached = next((step for step, acc in enumerate(accs) if acc >= target), steps)
     return model, reached, accs
-
-
-@torch.no_grad()
-def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    return float((model(x).argmax(-1) == y).float().mean())
 
 
 @experiment(
@@ -104,7 +93,7 @@ def lora(ctx: Context):
     base = _pretrain(xo, yo, ctx.seed, ctx.pick(quick=300, full=600))
     for p in base.parameters():
         p.requires_grad_(False)
-    base_old_acc = _accuracy(base, data.x_test[~new_te], data.y_test[~new_te])
+    base_old_acc = accuracy(base, data.x_test[~new_te], data.y_test[~new_te])
     steps = ctx.pick(quick=400, full=1000)
 
     with torch.no_grad():
@@ -113,9 +102,9 @@ def lora(ctx: Context):
     acc_by_rank, params_by_rank, lr_by_rank = [], [], []
     for r in ranks:
         runs = [_adapt(base, xn, yn, r, "lora", lr, steps, 0.9, ctx.seed)[0] for lr in LR_GRID]
-        i = max(range(len(LR_GRID)), key=lambda j: _accuracy(runs[j], xv, yv))
+        i = max(range(len(LR_GRID)), key=lambda j: accuracy(runs[j], xv, yv))
         adapted_r = runs[i]
-        acc_by_rank.append(_accuracy(adapted_r, xt, yt))
+        acc_by_rank.append(accuracy(adapted_r, xt, yt))
         params_by_rank.append(count_trainable(adapted_r))
         lr_by_rank.append(LR_GRID[i])
     ctx.log(f"test acc by rank {dict(zip(ranks, acc_by_rank))}; rates {dict(zip(ranks, lr_by_rank))}")
@@ -133,7 +122,7 @@ def lora(ctx: Context):
         step0_diff_random = float((mr(xn) - base_out).abs().max())
     zero, _, _ = _adapt(base, xn, yn, 4, "zero", 1e-2, 50, 0.9, ctx.seed)
     zero_moved = max(float(t.detach().abs().max()) for m in lora_modules(zero) for t in (m.lora_A, m.lora_B))
-    zero_acc = _accuracy(zero, xt, yt)
+    zero_acc = accuracy(zero, xt, yt)
     adapted = adapted_r.double()  # the rank-8 model of the sweep, in float64 for the round trip
     with torch.no_grad():
         unmerged = adapted(xt.double())

@@ -10,6 +10,7 @@ from deltalab.data.seq import SeqBatch, copy, reversal
 from deltalab.lab import Bar, Context, experiment
 from deltalab.lab.plot import plt
 from deltalab.nn.seq2seq import Seq2Seq
+from deltalab.train.steps import fit_steps
 
 
 def train_reversal(
@@ -18,18 +19,14 @@ def train_reversal(
     """Teacher-forced Adam on reversal, one length per batch drawn uniformly from 2..max_len."""
     g = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    losses = []
-    for _ in range(steps):
+
+    def loss_fn() -> torch.Tensor:
         L = int(torch.randint(2, max_len + 1, (1,), generator=g))
         b = reversal(64, L, generator=g)
         x, y = b.x.to(device), b.y.to(device)
-        loss = F.cross_entropy(model(x, model.teacher_inputs(y)).reshape(-1, model.vocab), y.reshape(-1))
-        opt.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        losses.append(loss.item())
-    return losses
+        return F.cross_entropy(model(x, model.teacher_inputs(y)).reshape(-1, model.vocab), y.reshape(-1))
+
+    return fit_steps(loss_fn, opt, steps, clip=1.0)
 
 
 @experiment(
@@ -112,6 +109,7 @@ def steps_to_copy_target(
     g = torch.Generator().manual_seed(seed)
     test = copy(500, max_len, width, generator=torch.Generator().manual_seed(seed + 1))
     L_cur, curve = (2 if curriculum else max_len), []
+    # a hand-written loop: the curriculum (the length of the next batch) is what this claim is about
     for step in range(1, cap + 1):
         b = copy(32, L_cur, width, generator=g)
         loss = F.binary_cross_entropy_with_logits(model(b.x)[b.mask], b.y[b.mask])

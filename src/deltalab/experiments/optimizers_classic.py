@@ -50,6 +50,7 @@ def steps_to_target(
         f0 = f_all()[0]
     hit = torch.full((len(xs),), cap + 1)
     curves = []
+    # a hand-written loop: the trajectory of f under each optimizer's update is the measurement
     for t in range(1, cap + 1):
         opt.zero_grad()
         f_all().sum().backward()

@@ -1,19 +1,21 @@
 """Chapter Z: magnitude pruning (one-shot vs iterative) and lottery tickets, on small MLPs.
 
-Both claims train many small nets, so they use a short visible Adam loop (:func:`fit_steps`)
-rather than the Trainer: on these ~80k-parameter MLPs the loop is overhead-bound (PITFALLS.md)
-and fused Adam halves the step. Pruning itself is ``deltalab.prune`` (on torch.nn.utils.prune).
+Both claims train many small nets for a fixed number of Adam steps (:func:`adam_steps`, on
+``deltalab.train.fit_steps``) rather than epochs of the Trainer: on these ~80k-parameter MLPs the
+loop is overhead-bound (PITFALLS.md) and fused Adam halves the step. Pruning itself is ``deltalab.prune`` (on torch.nn.utils.prune).
 """
 
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from deltalab.data import load_digits, load_mnist1d
+from deltalab.eval.metrics import accuracy
 from deltalab.lab import Bar, Context, experiment
 from deltalab.lab.plot import plt
 from deltalab.prune.lottery import iterative_magnitude_pruning, random_reinit_, rewind_, snapshot
@@ -25,6 +27,7 @@ from deltalab.prune.magnitude import (
     prune_layerwise,
     remaining_fraction,
 )
+from deltalab.train.steps import fit_steps
 
 
 def mlp(in_features: int, hidden: int, depth: int, seed: int) -> nn.Module:
@@ -37,19 +40,29 @@ def mlp(in_features: int, hidden: int, depth: int, seed: int) -> nn.Module:
     return nn.Sequential(*layers, nn.Linear(widths[-1], 10))
 
 
-def fit_steps(
+def _minibatch_loss(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int, g: torch.Generator
+) -> Callable[[], torch.Tensor]:
+    """A loss on a fresh minibatch drawn with replacement (seeded by ``g``) at each call."""
+
+    def loss_fn() -> torch.Tensor:
+        idx = torch.randint(0, len(x), (batch_size,), generator=g).to(x.device)
+        return F.cross_entropy(model(x[idx]), y[idx])
+
+    return loss_fn
+
+
+def _adam(model: nn.Module, lr: float, x: torch.Tensor) -> torch.optim.Adam:
+    return torch.optim.Adam(model.parameters(), lr=lr, fused=x.device.type == "cpu")
+
+
+def adam_steps(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int, lr: float, batch_size: int, seed: int
 ) -> nn.Module:
     """``steps`` Adam steps on minibatches drawn with replacement (seeded); fresh optimizer."""
-    opt = torch.optim.Adam(model.parameters(), lr=lr, fused=x.device.type == "cpu")
-    g = torch.Generator().manual_seed(seed)
     model.train()
-    for _ in range(steps):
-        idx = torch.randint(0, len(x), (batch_size,), generator=g).to(x.device)
-        loss = F.cross_entropy(model(x[idx]), y[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+    g = torch.Generator().manual_seed(seed)
+    fit_steps(_minibatch_loss(model, x, y, batch_size, g), _adam(model, lr, x), steps)
     return model
 
 
@@ -64,37 +77,27 @@ def fit_early_stopped(
     seed: int,
     every: int = 20,
 ) -> tuple[float, int]:
-    """:func:`fit_steps` with the lottery-ticket papers' early stopping: every ``every`` steps the
+    """:func:`adam_steps` with the lottery-ticket papers' early stopping: every ``every`` steps the
     validation loss is measured; returns (test accuracy at the step of minimum validation loss, that
     step). The model is left at its last step (IMP prunes the trained weights, not the stopped ones)."""
-    opt = torch.optim.Adam(model.parameters(), lr=lr, fused=train[0].device.type == "cpu")
-    g = torch.Generator().manual_seed(seed)
     best = (float("inf"), 0.0, 0)
-    for step in range(1, steps + 1):
-        model.train()
-        idx = torch.randint(0, len(train[0]), (batch_size,), generator=g).to(train[0].device)
-        loss = F.cross_entropy(model(train[0][idx]), train[1][idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+
+    def check(step: int, _: torch.Tensor) -> None:
+        nonlocal best
         if step % every == 0:
             model.eval()
             with torch.no_grad():
                 val_loss = F.cross_entropy(model(val[0]), val[1]).item()
             if val_loss < best[0]:
-                best = (val_loss, test_accuracy(model, *test), step)
+                best = (val_loss, accuracy(model, *test), step)
+            model.train()
+
     model.train()
+    g = torch.Generator().manual_seed(seed)
+    fit_steps(
+        _minibatch_loss(model, *train, batch_size, g), _adam(model, lr, train[0]), steps, after_step=check
+    )
     return best[1], best[2]
-
-
-@torch.no_grad()
-def test_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Accuracy in eval mode (mode restored)."""
-    was = model.training
-    model.eval()
-    acc = (model(x).argmax(-1) == y).float().mean().item()
-    model.train(was)
-    return acc
 
 
 def _best_by_validation(runs: list[tuple[float, float]]) -> tuple[int, float]:
@@ -140,11 +143,11 @@ def pruning(ctx: Context):
     lrs = [1e-3, 3e-3, 1e-2, 3e-2, 1e-1]
 
     def evaluate(m: nn.Module) -> tuple[float, float]:
-        return test_accuracy(m, xv, yv), test_accuracy(m, d.x_test, d.y_test)
+        return accuracy(m, xv, yv), accuracy(m, d.x_test, d.y_test)
 
     dense_runs, dense_states = [], []
     for lr in lrs:
-        m = fit_steps(mlp(64, hidden, 2, ctx.seed), tr.x_train, tr.y_train, steps, lr, bs, ctx.seed)
+        m = adam_steps(mlp(64, hidden, 2, ctx.seed), tr.x_train, tr.y_train, steps, lr, bs, ctx.seed)
         dense_runs.append(evaluate(m))
         dense_states.append({k: v.clone() for k, v in m.state_dict().items()})
     i_dense, acc_dense = _best_by_validation(dense_runs)
@@ -163,18 +166,18 @@ def pruning(ctx: Context):
         m = from_dense()
         for k, s in enumerate(SPARSITIES):
             prune_global_to(m, s)
-            fit_steps(m, tr.x_train, tr.y_train, per_round, lr, bs, ctx.seed + 1 + k)
+            adam_steps(m, tr.x_train, tr.y_train, per_round, lr, bs, ctx.seed + 1 + k)
             imp_runs[k].append(evaluate(m))
         imp_remaining.append(remaining_fraction(m))
     # One-shot: prune the dense net at once, retrain for IMP's budget up to that sparsity. Below
     # 90% one pruning step barely costs accuracy (see no_retrain), so retraining starts at 90%.
-    no_retrain = [test_accuracy(prune_global_to(from_dense(), s), d.x_test, d.y_test) for s in SPARSITIES]
+    no_retrain = [accuracy(prune_global_to(from_dense(), s), d.x_test, d.y_test) for s in SPARSITIES]
     one_runs: dict[float, list[tuple[float, float]]] = {}
     for k, s in enumerate(SPARSITIES):
         if s >= 0.9:
             one_runs[s] = [
                 evaluate(
-                    fit_steps(
+                    adam_steps(
                         prune_global_to(from_dense(), s),
                         tr.x_train,
                         tr.y_train,

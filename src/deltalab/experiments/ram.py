@@ -8,6 +8,7 @@ from deltalab.data import load_digits
 from deltalab.lab import Bar, Context, experiment
 from deltalab.lab.plot import plt
 from deltalab.models.ram import RAM, RAMConfig, place_on_canvas, ram_loss
+from deltalab.train.steps import fit_steps
 
 
 def train_ram(
@@ -16,17 +17,13 @@ def train_ram(
     """Adam (lr 3e-3, clip 1), batches of 64 digits pasted at fresh random positions each step."""
     g = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    losses = []
-    for _ in range(steps):
+
+    def loss_fn() -> torch.Tensor:
         idx = torch.randint(0, len(x), (64,), generator=g)
         xb = place_on_canvas(x[idx], canvas, g).to(device)
-        loss = ram_loss(*model(xb)[:3], y[idx].to(device))
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        losses.append(loss.item())
-    return losses
+        return ram_loss(*model(xb)[:3], y[idx].to(device))
+
+    return fit_steps(loss_fn, opt, steps, clip=1.0)
 
 
 @experiment(

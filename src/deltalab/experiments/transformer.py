@@ -19,6 +19,7 @@ from deltalab.lab import Bar, Context, experiment
 from deltalab.lab.plot import plt
 from deltalab.models.transformer import SequenceTransformer, TransformerConfig
 from deltalab.nn.rope import RotaryEmbedding
+from deltalab.train.steps import fit_steps
 
 Task = Callable[[int, torch.Generator], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
 
@@ -48,19 +49,14 @@ def train_tokens(
         opt,
         lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + torch.cos(torch.tensor(s / steps * torch.pi)).item()),
     )
-    losses = []
     model.train()
-    for _ in range(steps):
+
+    def loss_fn() -> torch.Tensor:
         x, y, mask = task(batch_size, g)
         logits = model(x)  # (B, T, V)
-        loss = F.cross_entropy(logits[mask], y[mask])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        losses.append(loss.item())
-    return losses
+        return F.cross_entropy(logits[mask], y[mask])
+
+    return fit_steps(loss_fn, opt, steps, clip=1.0, scheduler=sched)
 
 
 @torch.no_grad()

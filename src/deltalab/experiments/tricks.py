@@ -16,6 +16,7 @@ from deltalab.nn.batchnorm import BatchNorm
 from deltalab.nn.init import fan_in_normal_
 from deltalab.train import TrainConfig, Trainer
 from deltalab.train.preprocess import PCAWhitener, StandardScaler, condition_number
+from deltalab.train.steps import fit_steps
 
 
 def _gd_steps_to_target(x: torch.Tensor, y: torch.Tensor, lr: float, target: float, cap: int) -> int:
@@ -183,21 +184,27 @@ def _steps_to_loss(
     """SGD (batch 64) steps until the full training loss (eval mode) ≤ target; ``cap`` if never."""
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
     g = torch.Generator().manual_seed(seed)
-    for step in range(1, cap + 1):
+    reached = cap
+
+    def loss_fn() -> torch.Tensor:
         model.train()
         idx = torch.randint(0, len(x), (64,), generator=g)
-        loss = F.cross_entropy(model(x[idx]), y[idx])
+        return F.cross_entropy(model(x[idx]), y[idx])
+
+    def check(step: int, loss: torch.Tensor) -> bool:
+        nonlocal reached
         if not torch.isfinite(loss):
-            return cap
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+            return True  # diverged: never reaches the target (the step on a NaN loss is discarded)
         if step % every == 0:
             model.eval()
             with torch.no_grad():
                 if F.cross_entropy(model(x), y).item() <= target:
-                    return step
-    return cap
+                    reached = step
+                    return True
+        return False
+
+    fit_steps(loss_fn, opt, cap, after_step=check)
+    return reached
 
 
 @torch.no_grad()

@@ -11,6 +11,7 @@ from deltalab.data import seq
 from deltalab.lab import Bar, Context, experiment
 from deltalab.lab.plot import plt
 from deltalab.models.universal_transformer import UniversalTransformer, UTConfig
+from deltalab.train.steps import fit_steps
 
 
 def _train(
@@ -19,19 +20,15 @@ def _train(
     """Parity with one length per batch (drawn from ``lengths``); loss = CE + τ·mean ponder."""
     g = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    losses = []
     model.train()
-    for _ in range(steps):
+
+    def loss_fn() -> torch.Tensor:
         length = lengths[int(torch.randint(len(lengths), (1,), generator=g))]
         b = seq.parity(128, length, generator=g)
         logits = model(b.x.long())
-        loss = F.cross_entropy(logits, b.y) + tau * model.ponder.mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        losses.append(loss.item())
-    return losses
+        return F.cross_entropy(logits, b.y) + tau * model.ponder.mean()
+
+    return fit_steps(loss_fn, opt, steps, clip=1.0)
 
 
 @torch.no_grad()
