@@ -88,7 +88,7 @@ def test_s4d_layer_fft_equals_scan_and_backward() -> None:
 
 
 def test_s4d_model_shapes() -> None:
-    m = S4DModel(2, 1, d_model=8, d_state=4)
+    m = S4DModel(2, 1, embed_dim=8, d_state=4)
     out = m(torch.randn(3, 20, 2))
     assert out.shape == (3, 1) and torch.isfinite(out).all()
 
@@ -107,7 +107,7 @@ def test_bad_values() -> None:
 def test_benchmarks_run_tiny() -> None:
     from deltalab.bench.sequence import lstm_cell_at, ssm_fft_vs_scan_at
 
-    r = ssm_fft_vs_scan_at(L=32, d_model=2, d_state=2, repeats=2)
+    r = ssm_fft_vs_scan_at(L=32, embed_dim=2, d_state=2, repeats=2)
     assert r.candidate > 0 and r.baseline > 0
     r = lstm_cell_at(T=3, batch=2, hidden=4, repeats=2)
     assert r.candidate > 0 and r.baseline > 0

@@ -67,7 +67,7 @@ def test_drop_mask_rejects_bad_rate(p):
 
 def test_zero_row_is_the_null_embedding():
     torch.manual_seed(0)
-    net = GuidedUNet(base_channels=8, emb_dim=16, cond_dim=4)
+    net = GuidedUNet(base_channels=8, time_embed_dim=16, cond_dim=4)
     with torch.no_grad():
         net.null_cond.normal_()
     t = torch.tensor([5, 500])
@@ -83,7 +83,7 @@ def UNetEmbed(net, t, cond):  # noqa: N802 — the parent class's embedding, for
 
 def test_decoder_loss_dropout_trains_the_null_embedding():
     torch.manual_seed(0)
-    net = GuidedUNet(base_channels=8, emb_dim=16, cond_dim=4)
+    net = GuidedUNet(base_channels=8, time_embed_dim=16, cond_dim=4)
     with torch.no_grad():
         net.out[-1].weight.normal_()  # zero-initialized: no gradient would reach the embedding
     x0, cond = torch.rand(6, 1, 8, 8) * 2 - 1, torch.randn(6, 4)

@@ -10,14 +10,14 @@ from deltalab.nn.lstm import LSTM
 from deltalab.nn.ssm import S4DLayer
 
 
-def ssm_fft_vs_scan_at(L: int = 4096, d_model: int = 8, d_state: int = 8, repeats: int = 20) -> BenchResult:
+def ssm_fft_vs_scan_at(L: int = 4096, embed_dim: int = 8, d_state: int = 8, repeats: int = 20) -> BenchResult:
     """Forward of one S4D layer (batch 1): kernel + FFT convolution (candidate) vs the recurrence."""
     torch.manual_seed(0)
-    layer = S4DLayer(d_model, d_state)
-    u = torch.randn(1, d_model, L)
+    layer = S4DLayer(embed_dim, d_state)
+    u = torch.randn(1, embed_dim, L)
     with torch.no_grad():
         t = time_pair(lambda: layer(u), lambda: layer(u, mode="scan"), repeats=repeats, warmup=2)
-    return BenchResult.from_timing("ssm-fft-vs-scan", t, L=L, H=d_model, N=d_state)
+    return BenchResult.from_timing("ssm-fft-vs-scan", t, L=L, H=embed_dim, N=d_state)
 
 
 def lstm_cell_at(T: int = 50, batch: int = 64, hidden: int = 64, repeats: int = 20) -> BenchResult:

@@ -22,6 +22,7 @@ from deltalab.nn.ssm import (
     low_rank_matrix,
     ssm_scan,
 )
+from deltalab.train.steps import fit_steps
 
 
 def kernel_agreement(seed: int, n: int = 16, L: int = 1024, trials: int = 5) -> dict[str, float]:
@@ -53,15 +54,15 @@ def kernel_agreement(seed: int, n: int = 16, L: int = 1024, trials: int = 5) -> 
 
 
 def fft_vs_scan_times(
-    lengths: list[int], repeats: dict[int, int], d_model: int = 8, d_state: int = 8
+    lengths: list[int], repeats: dict[int, int], embed_dim: int = 8, d_state: int = 8
 ) -> dict[int, dict]:
     """Interleaved timings of one S4D layer's forward (batch 1): FFT kernel path vs step-by-step scan."""
     torch.manual_seed(0)
-    layer = S4DLayer(d_model, d_state)
+    layer = S4DLayer(embed_dim, d_state)
     out = {}
     with torch.no_grad():
         for L in lengths:
-            u = torch.randn(1, d_model, L)
+            u = torch.randn(1, embed_dim, L)
             out[L] = time_pair(
                 lambda u=u: layer(u), lambda u=u: layer(u, mode="scan"), repeats=repeats.get(L, 3), warmup=1
             )
@@ -83,16 +84,12 @@ def _train_classifier(
     """AdamW (clip 1) on remember-first batches of 32; returns the training losses."""
     g = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr)
-    losses = []
-    for _ in range(steps):
+
+    def loss_fn() -> torch.Tensor:
         b = remember_first(32, T, shown=shown, generator=g, noise=noise)
-        loss = F.cross_entropy(model(b.x.to(device)), b.y.to(device))
-        opt.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        losses.append(loss.item())
-    return losses
+        return F.cross_entropy(model(b.x.to(device)), b.y.to(device))
+
+    return fit_steps(loss_fn, opt, steps, clip=1.0)
 
 
 @experiment(
@@ -147,7 +144,7 @@ def ssm(ctx: Context):
     )
     acc, curves, picked = {}, {}, {}
     for name, build in (
-        ("s4d", lambda: S4DModel(5, 4, d_model=16, d_state=16, n_layers=1)),
+        ("s4d", lambda: S4DModel(5, 4, embed_dim=16, d_state=16, num_layers=1)),
         ("rnn", lambda: _RNNClassifier(5, 32, 4)),
     ):
         best = (float("inf"), None, None, None)

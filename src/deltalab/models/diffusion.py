@@ -175,19 +175,19 @@ def lognormal_t_probs(
 class MLPDenoiser(nn.Module):
     """ε_θ(x_t, t) for low-dimensional data: [x ‖ emb(t)] → MLP → (B, D)."""
 
-    def __init__(self, dim: int = 2, hidden: int = 128, depth: int = 3, emb_dim: int = 32) -> None:
+    def __init__(self, dim: int = 2, hidden: int = 128, depth: int = 3, time_embed_dim: int = 32) -> None:
         super().__init__()
         if dim < 1 or hidden < 1 or depth < 1:
             raise ValueError(f"dim, hidden and depth must be >= 1, got {dim}, {hidden}, {depth}")
-        self.emb_dim = emb_dim
-        layers: list[nn.Module] = [nn.Linear(dim + emb_dim, hidden), nn.SiLU()]
+        self.time_embed_dim = time_embed_dim
+        layers: list[nn.Module] = [nn.Linear(dim + time_embed_dim, hidden), nn.SiLU()]
         for _ in range(depth - 1):
             layers += [nn.Linear(hidden, hidden), nn.SiLU()]
         layers.append(nn.Linear(hidden, dim))
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([x, sinusoidal_embedding(t, self.emb_dim)], dim=1))  # (B, D)
+        return self.net(torch.cat([x, sinusoidal_embedding(t, self.time_embed_dim)], dim=1))  # (B, D)
 
 
 def train_diffusion(

@@ -79,7 +79,7 @@ class TextToImageConfig:
     """U-Net width at 8×8"""
     channel_mults: tuple[int, ...] = (1, 2)
     """U-Net channel multipliers per resolution (8×8, 4×4)"""
-    emb_dim: int = 32
+    time_embed_dim: int = 32
     """U-Net time/condition embedding size"""
     prior_steps: int = 300
     """full-batch Adam steps of the regression prior"""
@@ -232,7 +232,10 @@ class TextToImage(nn.Module):
         e = clip.text_encoder.mlp[-1].out_features
         self.prior = RegressionPrior(e, cfg.prior_hidden)
         self.decoder = GuidedUNet(
-            base_channels=cfg.base_channels, channel_mults=cfg.channel_mults, emb_dim=cfg.emb_dim, cond_dim=e
+            base_channels=cfg.base_channels,
+            channel_mults=cfg.channel_mults,
+            time_embed_dim=cfg.time_embed_dim,
+            cond_dim=e,
         )
         self.schedule = NoiseSchedule()
 

@@ -34,11 +34,11 @@ def sinusoidal_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
 class ResBlock(nn.Module):
     """GroupNorm → SiLU → conv, plus the embedding as a per-channel shift, twice; residual."""
 
-    def __init__(self, in_channels: int, out_channels: int, emb_dim: int) -> None:
+    def __init__(self, in_channels: int, out_channels: int, time_embed_dim: int) -> None:
         super().__init__()
         self.norm1 = nn.GroupNorm(min(8, in_channels), in_channels)
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1)
-        self.emb = nn.Linear(emb_dim, out_channels)
+        self.emb = nn.Linear(time_embed_dim, out_channels)
         self.norm2 = nn.GroupNorm(min(8, out_channels), out_channels)
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
         self.skip = nn.Conv2d(in_channels, out_channels, 1) if in_channels != out_channels else nn.Identity()
@@ -59,31 +59,33 @@ class UNet(nn.Module):
         in_channels: int = 1,
         base_channels: int = 32,
         channel_mults: tuple[int, ...] = (1, 2),
-        emb_dim: int = 64,
+        time_embed_dim: int = 64,
         cond_dim: int | None = None,
     ) -> None:
         super().__init__()
         if base_channels <= 0 or not channel_mults:
             raise ValueError(f"need base_channels > 0 and >= 1 level, got {base_channels}, {channel_mults}")
-        self.emb_dim, self.cond_dim, self.levels = emb_dim, cond_dim, len(channel_mults)
-        self.time_mlp = nn.Sequential(nn.Linear(emb_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
+        self.time_embed_dim, self.cond_dim, self.levels = time_embed_dim, cond_dim, len(channel_mults)
+        self.time_mlp = nn.Sequential(
+            nn.Linear(time_embed_dim, time_embed_dim), nn.SiLU(), nn.Linear(time_embed_dim, time_embed_dim)
+        )
         if cond_dim is not None:
-            self.cond_proj = nn.Linear(cond_dim, emb_dim)
-            self.null_cond = nn.Parameter(torch.zeros(emb_dim))
+            self.cond_proj = nn.Linear(cond_dim, time_embed_dim)
+            self.null_cond = nn.Parameter(torch.zeros(time_embed_dim))
         chans = [base_channels * m for m in channel_mults]
         self.stem = nn.Conv2d(in_channels, chans[0], 3, padding=1)
         self.down = nn.ModuleList()
         self.pool = nn.ModuleList()
         c_prev = chans[0]
         for i, c in enumerate(chans):
-            self.down.append(ResBlock(c_prev, c, emb_dim))
+            self.down.append(ResBlock(c_prev, c, time_embed_dim))
             self.pool.append(nn.Conv2d(c, c, 3, stride=2, padding=1) if i < len(chans) - 1 else nn.Identity())
             c_prev = c
-        self.mid = ResBlock(c_prev, c_prev, emb_dim)
+        self.mid = ResBlock(c_prev, c_prev, time_embed_dim)
         self.up = nn.ModuleList()
         self.upsample = nn.ModuleList()
         for i in reversed(range(len(chans))):
-            self.up.append(ResBlock(c_prev + chans[i], chans[i], emb_dim))
+            self.up.append(ResBlock(c_prev + chans[i], chans[i], time_embed_dim))
             self.upsample.append(nn.Upsample(scale_factor=2, mode="nearest") if i > 0 else nn.Identity())
             c_prev = chans[i]
         self.out = nn.Sequential(
@@ -94,7 +96,7 @@ class UNet(nn.Module):
 
     def embed(self, t: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
         """Time embedding plus (projected cond, or the null embedding when cond is None): (B, E)."""
-        emb = self.time_mlp(sinusoidal_embedding(t, self.emb_dim))
+        emb = self.time_mlp(sinusoidal_embedding(t, self.time_embed_dim))
         if self.cond_dim is not None:
             emb = emb + (self.null_cond.expand_as(emb) if cond is None else self.cond_proj(cond))
         elif cond is not None:

@@ -174,13 +174,13 @@ class S4DLayer(nn.Module):
     ``forward(u, mode="scan")`` runs the same layer as a recurrence (slow; the reference).
     """
 
-    def __init__(self, d_model: int, d_state: int = 32, dt_min: float = 1e-4, dt_max: float = 1e-1) -> None:
+    def __init__(self, embed_dim: int, d_state: int = 32, dt_min: float = 1e-4, dt_max: float = 1e-1) -> None:
         super().__init__()
-        if d_model < 1 or d_state < 2 or d_state % 2:
-            raise ValueError(f"need d_model >= 1 and an even d_state >= 2, got {d_model}, {d_state}")
+        if embed_dim < 1 or d_state < 2 or d_state % 2:
+            raise ValueError(f"need embed_dim >= 1 and an even d_state >= 2, got {embed_dim}, {d_state}")
         if not 0 < dt_min <= dt_max:
             raise ValueError(f"need 0 < dt_min <= dt_max, got {dt_min}, {dt_max}")
-        H, N2 = d_model, d_state // 2
+        H, N2 = embed_dim, d_state // 2
         self.log_dt = nn.Parameter(
             torch.rand(H) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min)
         )  # (H,)
@@ -242,19 +242,21 @@ class S4DLayer(nn.Module):
 
 
 class S4DModel(nn.Module):
-    """Sequence classifier/regressor: pointwise encoder, ``n_layers`` residual S4D layers, readout.
+    """Sequence classifier/regressor: pointwise encoder, ``num_layers`` residual S4D layers, readout.
 
     x (B, L, in_features) -> (B, out_features), read from the last time step.
     """
 
     def __init__(
-        self, in_features: int, out_features: int, d_model: int = 32, d_state: int = 32, n_layers: int = 2
+        self, in_features: int, out_features: int, embed_dim: int = 32, d_state: int = 32, num_layers: int = 2
     ) -> None:
         super().__init__()
-        self.encoder = nn.Sequential(nn.Linear(in_features, d_model), nn.ReLU(), nn.Linear(d_model, d_model))
-        self.layers = nn.ModuleList(S4DLayer(d_model, d_state) for _ in range(n_layers))
-        self.norms = nn.ModuleList(nn.LayerNorm(d_model) for _ in range(n_layers))
-        self.head = nn.Linear(d_model, out_features)
+        self.encoder = nn.Sequential(
+            nn.Linear(in_features, embed_dim), nn.ReLU(), nn.Linear(embed_dim, embed_dim)
+        )
+        self.layers = nn.ModuleList(S4DLayer(embed_dim, d_state) for _ in range(num_layers))
+        self.norms = nn.ModuleList(nn.LayerNorm(embed_dim) for _ in range(num_layers))
+        self.head = nn.Linear(embed_dim, out_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_shape(x, "x", ("B", "L", self.encoder[0].in_features))
