@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from deltalab.experiments.optimizers_mup import bracket_search, parabola_argmin
+from deltalab.experiments.optimizers_mup_transfer import bracket_search, parabola_argmin
 from deltalab.nn.mup import MupMLP
 
 
@@ -52,7 +52,7 @@ def test_bracket_search_brackets_and_skips_far_rates() -> None:
 
 def test_mup_is_sp_at_the_base_width() -> None:
     # mup-lr-transfer trains the base width's curve once for both arms: the losses must be identical
-    from deltalab.experiments.optimizers_mup import BASE_WIDTH, final_loss
+    from deltalab.experiments.optimizers_mup_transfer import BASE_WIDTH, final_loss
 
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(256, 40, generator=g), torch.randint(0, 10, (256,), generator=g)
@@ -61,3 +61,42 @@ def test_mup_is_sp_at_the_base_width() -> None:
     assert final_loss(4 * BASE_WIDTH, 2.0**-4, True, x, y, 8, 0) != final_loss(
         4 * BASE_WIDTH, 2.0**-4, False, x, y, 8, 0
     )
+
+
+def test_mup_init_follows_the_mup_package_rescaling() -> None:
+    """The mup package's set_base_shapes rescales an SP-initialized model: each nn.Linear's bias by
+    √(fan-in multiplier) (``rescale_linear_bias``: hidden only, the input's fan-in is fixed) and the
+    readout's weight and bias by √m (``MuOutput._rescale_parameters``)."""
+    width, base = 512, 64
+    torch.manual_seed(0)
+    sp = MupMLP(16, width, 10, depth=2, base_width=base, mup=False)
+    torch.manual_seed(0)
+    mu = MupMLP(16, width, 10, depth=2, base_width=base, mup=True, mup_bias_init=True)
+    m = width / base
+    torch.testing.assert_close(mu[1].bias, sp[1].bias, rtol=0, atol=0)
+    torch.testing.assert_close(mu[3].bias, sp[3].bias * m**0.5)
+    torch.testing.assert_close(mu[5].weight, sp[5].weight * m**0.5)
+    torch.testing.assert_close(mu[5].bias, sp[5].bias * m**0.5)
+
+
+def test_mup_adam_rates() -> None:
+    from deltalab.optim.mup import base_shapes, mup_adam, mup_param_groups
+
+    model = MupMLP(16, 256, 10, base_width=64)
+    base = base_shapes(MupMLP(16, 64, 10, base_width=64))
+    sp = mup_adam(model, None, 0.1)
+    assert [g["lr"] for g in sp.param_groups] == [0.1]
+    mu = mup_adam(model, base, 0.1)
+    assert [g["lr"] for g in mu.param_groups] == [g["lr"] for g in mup_param_groups(model, base, 0.1)]
+    assert sorted(g["lr"] for g in mu.param_groups) == [0.025, 0.1]
+
+
+def test_coord_changes_mup_is_sp_at_base_width_and_shapes() -> None:
+    from deltalab.experiments.optimizers_mup import BASE_WIDTH, LAYERS, coord_changes
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(32, 40, generator=g), torch.randint(0, 10, (32,), generator=g)
+    mu = coord_changes(BASE_WIDTH, True, x, y, 1e-2, 3, 0)
+    sp = coord_changes(BASE_WIDTH, False, x, y, 1e-2, 3, 0)
+    assert mu.shape == (3, len(LAYERS)) and (mu > 0).all()
+    torch.testing.assert_close(mu, sp, rtol=0, atol=0)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import nn
 
 RULES = ("adam", "sgd")
@@ -62,3 +63,16 @@ def mup_param_groups(
             raise ValueError(f"parameter {name!r} is missing from the base shapes ({len(base)} names)")
         groups.setdefault(lr_multiplier(tuple(p.shape), base[name], rule), []).append(p)
     return [{"params": ps, "lr": lr * mult} for mult, ps in sorted(groups.items())]
+
+
+def mup_adam(
+    model: nn.Module, base: dict[str, tuple[int, ...]] | None, lr: float, **kwargs: Any
+) -> torch.optim.Adam:
+    """torch Adam with μP's per-parameter rates against ``base`` (the mup package's ``MuAdam``), or
+    with one rate for every parameter when ``base`` is None (standard parametrization).
+
+    kwargs go to ``torch.optim.Adam`` (e.g. ``fused=True``: one kernel per step, same update rule).
+    """
+    if base is None:
+        return torch.optim.Adam(model.parameters(), lr=lr, **kwargs)
+    return torch.optim.Adam(mup_param_groups(model, base, lr, rule="adam"), lr=lr, **kwargs)
