@@ -43,6 +43,7 @@ def update_norm_ratios(
         opts.append(make_opt(list(model.parameters())))
     g = torch.Generator().manual_seed(seed)
     ratios = []
+    # a hand-written loop: the two copies step in lockstep and each update's size is the measurement
     for _ in range(steps):
         idx = torch.randint(0, len(d.x_train), (64,), generator=g)
         norms = []
