@@ -100,3 +100,15 @@ def test_coord_changes_mup_is_sp_at_base_width_and_shapes() -> None:
     sp = coord_changes(BASE_WIDTH, False, x, y, 1e-2, 3, 0)
     assert mu.shape == (3, len(LAYERS)) and (mu > 0).all()
     torch.testing.assert_close(mu, sp, rtol=0, atol=0)
+
+
+def test_transfer_mlp_has_tp5_standard_init() -> None:
+    """mup-lr-transfer's MLP: weights N(0, 1/fan_in) (TP5 Table 3's SP), μP's readout × √m on top."""
+    from deltalab.experiments.optimizers_mup_transfer import make_mlp
+
+    torch.manual_seed(0)
+    sp, mu = make_mlp(1024, False), make_mlp(1024, True)
+    for model, readout_gain in ((sp, 1.0), (mu, 4.0)):
+        for i, gain in ((1, 1.0), (3, 1.0), (5, readout_gain)):
+            w = model[i].weight
+            assert w.std().item() == pytest.approx(gain / w.size(1) ** 0.5, rel=0.1)
