@@ -11,6 +11,13 @@ it never does) for each library, and the last evaluation's mean (end of budget).
 of deltalab's steps ≤ 0.7 × SB3's, every deltalab seed solves, and every deltalab seed is still
 ≥ 475 at the end.
 
+Measured (Dec 2026, torch 2.13 CPU, SB3 2.9.2, one thread, 2 cores shared; ~2 min of deltalab and
+~4.5 min of SB3 wall time per seed under that load), seeds 0/1/2, steps to 475 (end-of-budget mean):
+deltalab 23k (500) / 26k (282.7) / 2k (134.3), median 23k; SB3 5k (16.7) / 36k (500) / 28k (500),
+median 28k. Ratio 0.82: the goal (≤ 0.7, every deltalab seed ≥ 475 at the end) is NOT met. Both
+libraries' greedy evaluations swing between 500 and 100–200 after the first solve; a first
+evaluation at 475 is a noisy statistic (seed 2's 2k is one lucky evaluation).
+
 Needs the optional extra (``pip install -e ".[peers]"``); without stable-baselines3 the benchmark
 is reported as skipped.
 """
