@@ -120,7 +120,9 @@ def mup_lr_transfer(ctx: Context) -> Any:
     points. Bars: no width's best at the grid's edge; μP's drift between widths ≤ 2×; SP's ≥ 4×.
     Measured at seeds 0–7: μP 1.20/1.16/1.16/1.45/1.28/1.64/1.46/1.08×, SP
     7.86/6.48/6.25/4.61/4.94/5.09/5.48/8.34× (best log₂ LR at widths 64/256/1024 at seed 0:
-    μP −6.2/−6.1/−6.0, SP −6.2/−7.5/−9.2; no best at the grid's edge).
+    μP −6.2/−6.1/−6.0, SP −6.2/−7.5/−9.2; no best at the grid's edge). Full profile, seed 0:
+    μP 1.64× (−6.8/−6.5/−6.4/−6.3/−6.1 at widths 64…1024: μP's optimum still rises a little with
+    width), SP 4.94× (−6.8/−7.2/−7.6/−8.2/−9.1).
     Before (registered as an expected failure): nn.Linear's init U(±1/√fan_in) (a third of the
     variance) and 200 steps gave μP 1.91/1.61/1.71/2.04/1.81×, SP 3.76/3.80/3.24/3.16/3.38× at
     seeds 0–4 — SP's optimum moved ~1.8 octaves, under the bar's 2. At seed 0 (μP/SP drift):
