@@ -66,8 +66,15 @@ def muon_step() -> BenchResult:
 
     Measured (2 shared cores, one thread, torch 2.13 CPU, Dec 2026): 1.16–1.20× before the 2-D hot
     path (batched ``baddbmm``, an out-of-place normalisation, checks and reshapes per step); 0.94–1.0×
-    after (minimum-of-200 step times: 1.80 ms vs torch's 1.86 ms)."""
-    return muon_step_sized()
+    after (minimum-of-200 step times: 1.80 ms vs torch's 1.86 ms). Timed on one thread, as the
+    issue's figures: with the machine's default threads on 2 loaded cores both steps take ~40× longer
+    and the ratio measures the scheduler."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return muon_step_sized()
+    finally:
+        torch.set_num_threads(threads)
 
 
 @benchmark(goal=1.0, better="lower")
