@@ -331,7 +331,7 @@ def lstm_memory(ctx: Context):
     """`deltalab run lstm-memory` — claim lstm-memory. Adding problem T = 50 (answering the mean scores
     0.167). Expected: LSTM test MSE < 0.05 and ≤ 1/3 of the tanh RNN's at equal steps (500 quick),
     each arm with its best validation rate from one shared grid 3e-3..3e-1 (measured at seeds 0-7:
-    LSTM 0.0010-0.0018, RNN 0.159-0.172, ratio 0.006-0.011). Which rate lets the LSTM leave the
+    LSTM 0.0005-0.0018, RNN 0.157-0.174, ratio 0.003-0.011). Which rate lets the LSTM leave the
     mean-guessing plateau within 500 steps varies by seed (1e-1 at seed 0, 3e-2 at seed 1; 3e-1 fails),
     hence the five-point grid; the tanh RNN stays at the plateau at every rate (3e-1 and 1e-1 diverge).
     The RNN's five rates train as one stacked net (:func:`train_adding_rnn_grid`: the same inits,
