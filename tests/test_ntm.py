@@ -59,3 +59,14 @@ def test_bad_config() -> None:
         NTMConfig(2, 2, shifts=2)
     with pytest.raises(ValueError, match="mem_slots must be >= 1, got 0"):
         NTMConfig(2, 2, mem_slots=0)
+
+
+def test_train_copy_stops_once_the_mean_loss_of_the_window_is_below_stop_loss() -> None:
+    from deltalab.experiments.ntm import _LSTMBaseline, train_copy
+
+    torch.manual_seed(0)
+    model = _LSTMBaseline(3, 2, 4)
+    # any loss is below 100: stops as soon as a full window of 5 losses exists
+    assert len(train_copy(model, 30, 2, 2, 4, seed=0, stop_loss=100.0, window=5)) == 5
+    # stop_loss 0 never stops early
+    assert len(train_copy(model, 7, 2, 2, 4, seed=0, stop_loss=0.0, window=5)) == 7
