@@ -177,7 +177,9 @@ def recycle_gan(ctx: Context):
     translation works, Recycle-GAN 0.010-0.020), the same broken translations at seeds 5-7 in both
     arms (also at lr 5e-4: 0.60 / 0.94 / 0.67; tone ≤ 0.3: 0.26 / 1.25 at seeds 5, 6). A binary
     variant (per-frame checker texture vs a per-clip solid/hollow square) gave 1.62 / 1.32 / 6.62 /
-    2.28 / 1.07 / 0.44 / 0.89 (seeds 0-6). Next: make the 300-step CycleGAN itself converge at every
+    2.28 / 1.07 / 0.44 / 0.89 (seeds 0-6). Wider nets (hidden 32, λ_rec 30, full claim with a judge
+    trained on toned frames) at seed 5: ratio 0.80, and that judge calls a blank white frame B (the
+    guard needs a "neither" class for it). Next: make the 300-step CycleGAN itself converge at every
     seed before comparing flicker."""
     from deltalab.data.video import make_clips
     from deltalab.models.recycle_gan import TemporalPredictor, recycle_loss_fn
