@@ -115,6 +115,7 @@ def test_bad_prompt_lists_the_vocabulary_before_training(tmp_path, monkeypatch):
     assert not any(tmp_path.rglob("*"))  # nothing trained or written
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # torch reading the corrupt file below
 def test_generate_trains_once_then_loads(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     a = generate("a handwritten digit seven", n=3, guidance=2.0, progress=False, cfg=TINY)
