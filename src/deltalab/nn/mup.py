@@ -20,8 +20,8 @@ Departures from the mup package:
 2. ``attention_scale`` is √d_base / d (mup: attn_mult / d), so that the base equals SP exactly.
 3. Hidden-layer biases of :class:`MupMLP` keep ``nn.Linear``'s init, U(±1/√width), so their scale
    at init shrinks as 1/√width; μP treats biases as vector-like (Θ(1) at init) and the ``mup``
-   package keeps them width-independent. ``mup_bias_init=True`` (used by the mup-lr-transfer
-   claim) draws them from U(±1/√base_width) instead, as the ``mup`` package does; the default
+   package keeps them width-independent. ``mup_bias_init=True`` (used by both μP
+   claims) draws them from U(±1/√base_width) instead, as the ``mup`` package does; the default
    keeps the old init (the difference vanishes at the base width; a test pins both).
 """
 
