@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from deltalab.nn import conv_blocks, gnn, lstm, noise, recurrent, rezero, rope, seq2seq, ssm, transformer
+from deltalab.nn.mup import MupMLP, MuReadout
 from deltalab.nn.shapes import check_integer, check_shape, describe
 from deltalab.nn.unit_scaling import UnitScaledLinear
 
@@ -95,6 +96,8 @@ _CASES = [
         (_t(2, 5, 6),),
         r"\(B, T, 8\)",
     ),
+    ("MuReadout features", lambda: MuReadout(4, 3), (_t(2, 6),), r"\(\*, 4\)"),
+    ("MupMLP features", lambda: MupMLP(4, 16, 3), (_t(2, 6),), r"\(B, 4\)"),
     ("UnitScaledLinear features", lambda: UnitScaledLinear(4, 3), (_t(2, 6),), r"\(B, 4\)"),
     (
         "GaussianNoise dtype",

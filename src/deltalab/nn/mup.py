@@ -34,6 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from deltalab.nn.shapes import check_shape
+
 
 class MuReadout(nn.Linear):
     """The μP output layer: ``F.linear(x · output_mult / width_mult, W, b)``.
@@ -69,6 +71,7 @@ class MuReadout(nn.Linear):
                     self.bias.mul_(math.sqrt(self.width_mult))
 
     def forward(self, x: Tensor) -> Tensor:  # (B, in) -> (B, out)
+        check_shape(x, "x", (..., self.in_features))
         return F.linear(x * (self.output_mult / self.width_mult), self.weight, self.bias)
 
 
@@ -115,7 +118,12 @@ class MupMLP(nn.Sequential):
         else:
             layers.append(nn.Linear(width, out_features))
         super().__init__(*layers)
+        self.in_features = in_features
         if mup and mup_bias_init:  # hidden biases Θ(1) at init, as at the base width (Departure 3)
             with torch.no_grad():
                 for layer in list(self)[3:-1:2]:  # the width × width Linears
                     layer.bias.mul_(math.sqrt(width / base_width))  # U(±1/√width) → U(±1/√base_width)
+
+    def forward(self, x: Tensor) -> Tensor:  # (B, *) flattened to (B, in_features) -> (B, out)
+        check_shape(x.flatten(1), "x flattened", ("B", self.in_features))
+        return super().forward(x)
