@@ -143,6 +143,61 @@ class SmallCNN(nn.Sequential):
         )
 
 
+class TailLossRun:
+    """Train ``build()`` on ``task`` (x, y, mask) by minibatch steps, resumable: ``advance(n)`` runs n more.
+
+    Seeded as one uninterrupted run (init from ``torch.manual_seed(seed)``, minibatches from its own
+    generator), so a run advanced in pieces equals one advanced at once (tested).
+    """
+
+    def __init__(
+        self,
+        build: Callable[[], nn.Module],
+        make_opt: Callable[[nn.Module], torch.optim.Optimizer],
+        task: SeqBatch,
+        loss_fn: Callable[[Tensor, Tensor, Tensor | None], Tensor],
+        batch_size: int,
+        seed: int,
+    ) -> None:
+        torch.manual_seed(seed)
+        self.model = build()
+        self.opt = make_opt(self.model)
+        self.task, self.loss_fn, self.batch_size = task, loss_fn, batch_size
+        self.g = torch.Generator().manual_seed(seed)
+        self.curve: list[float] = []
+
+    def advance(self, steps: int) -> None:
+        task = self.task
+        for _ in range(steps):
+            idx = torch.randint(0, len(task.x), (self.batch_size,), generator=self.g)
+            loss = self.loss_fn(
+                self.model(task.x[idx]), task.y[idx], None if task.mask is None else task.mask[idx]
+            )
+            self.opt.zero_grad()
+            loss.backward()
+            self.opt.step()
+            self.curve.append(loss.item())
+
+    def mean_loss(self, first: int, last: int) -> float:
+        """Mean minibatch loss over steps ``first`` .. ``last - 1`` (inf if it diverged)."""
+        m = sum(self.curve[first:last]) / max(1, last - first)
+        return m if math.isfinite(m) else math.inf
+
+    def result(self, acc_fn: Callable[[Tensor, Tensor, Tensor | None], float]) -> dict[str, Any]:
+        """The curve, its mean over the last 20% of steps (``tail``) and the full train-set loss and accuracy."""
+        with torch.no_grad():
+            out = self.model(self.task.x)
+            final = self.loss_fn(out, self.task.y, self.task.mask).item()
+            acc = acc_fn(out, self.task.y, self.task.mask)
+        steps = len(self.curve)
+        return {
+            "curve": self.curve,
+            "tail": self.mean_loss(steps - max(1, steps // 5), steps),
+            "final": final,
+            "acc": acc,
+        }
+
+
 def tail_loss_run(
     build: Callable[[], nn.Module],
     make_opt: Callable[[nn.Module], torch.optim.Optimizer],
@@ -158,24 +213,29 @@ def tail_loss_run(
     Returns the minibatch loss curve, its mean over the last 20% of steps (``tail``: inf if it
     diverged) and the full train-set loss and accuracy at the end (how far from memorized).
     """
-    torch.manual_seed(seed)
-    model = build()
-    opt = make_opt(model)
-    g = torch.Generator().manual_seed(seed)
-    curve = []
-    for _ in range(steps):
-        idx = torch.randint(0, len(task.x), (batch_size,), generator=g)
-        loss = loss_fn(model(task.x[idx]), task.y[idx], None if task.mask is None else task.mask[idx])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        curve.append(loss.item())
-    with torch.no_grad():
-        out = model(task.x)
-        final, acc = loss_fn(out, task.y, task.mask).item(), acc_fn(out, task.y, task.mask)
-    k = max(1, steps // 5)
-    tail = sum(curve[-k:]) / k
-    return {"curve": curve, "tail": tail if math.isfinite(tail) else math.inf, "final": final, "acc": acc}
+    run = TailLossRun(build, make_opt, task, loss_fn, batch_size, seed)
+    run.advance(steps)
+    return run.result(acc_fn)
+
+
+def halving_grid_search(
+    runs: dict[float, TailLossRun], steps: int, check_at: int, keep: int
+) -> tuple[float, dict[float, float], dict[float, float]]:
+    """Best rate of ``runs`` by the mean loss over the last 20% of ``steps``, with one halving.
+
+    Every rate trains ``check_at`` steps; only the ``keep`` best by their mean loss over steps
+    check_at/2 .. check_at train on to ``steps`` (successive halving, Jamieson & Talwalkar 2016,
+    arXiv:1502.07943). Returns (best rate, checkpoint losses of all rates, tails of the kept ones).
+    """
+    for run in runs.values():
+        run.advance(check_at)
+    at_check = {lr: run.mean_loss(check_at // 2, check_at) for lr, run in runs.items()}
+    kept = sorted(runs, key=lambda lr: at_check[lr])[:keep]
+    tails = {}
+    for lr in kept:
+        runs[lr].advance(steps - check_at)
+        tails[lr] = runs[lr].mean_loss(steps - max(1, steps // 5), steps)
+    return min(kept, key=lambda lr: tails[lr]), at_check, tails
 
 
 def class_loss(out: Tensor, y: Tensor, mask: Tensor | None) -> Tensor:
@@ -233,13 +293,20 @@ def muon(ctx: Context) -> Any:
     Muon uses ``adjust_lr_fn="match_rms_adamw"`` (Liu et al. 2025: the update's RMS matches
     AdamW's) so one rate serves its Muon and its AdamW groups and the two optimizers share one grid.
     The budgets stop before either arm has memorized its training set (measured train accuracy at
-    the end, seeds 0–4: mnist1d 0.65–0.68 AdamW / 0.80–0.81 Muon; digits 0.96–0.98 / 0.98–0.99;
+    the end, seeds 0–7: mnist1d 0.64–0.69 AdamW / 0.79–0.82 Muon; digits 0.96–0.98 / 0.98–0.99;
     recall answers 0.17–0.20 / 0.34–0.47). Newton–Schulz runs in fp32 (no native bf16 on every CPU
-    of this kind). Measured ratio Muon/AdamW, seeds 0–4: MLP 0.67 0.65 0.69 0.64 0.62; CNN 0.67
-    0.46 0.61 0.60 0.42; transformer 0.77 0.78 0.75 0.84 0.81. Best rates: AdamW 0.01 / 0.01–0.03
-    / 0.003, Muon 0.03 / 0.03 / 0.01, never at the grid's edge. The full profile uses a finer grid
-    (nine rates) and 200 transformer steps (seed 0: CNN 0.55, transformer 0.60, train accuracy ≤ 0.99
-    and ≤ 0.73). Quick profile: ~35 s (1 thread, shared host; 150–240 s under a load of ~17)."""
+    of this kind). Measured ratio Muon/AdamW, seeds 0–7: MLP 0.67 0.65 0.69 0.64 0.62 0.60 0.63 0.68;
+    CNN 0.67 0.46 0.61 0.60 0.42 0.69 0.40 0.53; transformer 0.77 0.78 0.75 0.84 0.81 0.78 0.84 0.78.
+    Best rates: AdamW 0.01 / 0.01–0.03 / 0.003, Muon 0.01–0.03 / 0.03 / 0.01, never at the grid's edge.
+
+    Quick grid search with one halving (:func:`halving_grid_search`): every rate trains a third of
+    the budget, the two with the lowest mean loss over its second sixth train on, and the best tail
+    of those two wins. At seeds 0–7 the whole grid's best was always among the two for every task
+    and arm (it was second at the checkpoint in 14 of 48 cases, never third), so the picks and every
+    number above are those of the whole grid; the cost is 0.6–0.67 of it. The full profile trains
+    every rate to the end on a finer grid (nine rates) with 200 transformer steps (seed 0: CNN 0.55,
+    transformer 0.60, train accuracy ≤ 0.99 and ≤ 0.73). Quick profile: ~20 s on an idle core (was
+    ~33 s)."""
     grid = ctx.pick(
         quick=[1e-3, 3e-3, 1e-2, 3e-2, 1e-1], full=[round(10 ** (k / 4 - 3), 5) for k in range(9)]
     )
@@ -280,27 +347,33 @@ def muon(ctx: Context) -> Any:
     metrics: dict[str, float] = {}
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     for ax, (task, (build, data, loss_fn, acc_fn, steps, bs)) in zip(axes, tasks.items()):
-        runs = {}
         # the transformer's grid stops at 3e-2: above it both optimizers sit at chance (loss 0.69 at
         # 0.1, seeds 0-4) and its best rates (3e-3 AdamW, 1e-2 Muon) stay inside; it is the costly task
         task_grid = [lr for lr in grid if lr <= 0.035] if task == "transformer" else grid
         for name, make in (("adamw", make_adamw), ("muon", make_muon)):
-            by_lr = {
-                lr: tail_loss_run(
-                    build, lambda m, lr=lr, make=make: make(m, lr), data, loss_fn, acc_fn, steps, bs, ctx.seed
-                )
+            runs = {
+                lr: TailLossRun(build, lambda m, lr=lr, make=make: make(m, lr), data, loss_fn, bs, ctx.seed)
                 for lr in task_grid
             }
-            best = min(task_grid, key=lambda lr: by_lr[lr]["tail"])
-            runs[name] = (best, by_lr[best])
-            ctx.log(f"{task} {name}: " + " ".join(f"{lr:g}:{r['tail']:.3f}" for lr, r in by_lr.items()))
-            metrics[f"{task}_loss_{name}"] = by_lr[best]["tail"]
+            # quick: one halving at a third of the budget keeps the two best rates (the full grid's best
+            # was among them for every task, arm and seed 0-7, so the picks are the full grid's);
+            # full: every rate runs the whole budget
+            keep = ctx.pick(quick=2, full=len(task_grid))
+            best, at_check, tails = halving_grid_search(runs, steps, steps // 3, keep=keep)
+            res = runs[best].result(acc_fn)
+            ctx.log(
+                f"{task} {name}: losses at step {steps // 3} "
+                + " ".join(f"{lr:g}:{v:.3f}" for lr, v in at_check.items())
+                + "; tails of the kept "
+                + " ".join(f"{lr:g}:{v:.3f}" for lr, v in tails.items())
+            )
+            metrics[f"{task}_loss_{name}"] = res["tail"]
             metrics[f"{task}_best_lr_{name}"] = best
             metrics[f"{task}_best_lr_at_grid_edge_{name}"] = float(best in (task_grid[0], task_grid[-1]))
-            metrics[f"{task}_final_train_loss_{name}"] = by_lr[best]["final"]
-            metrics[f"{task}_train_acc_{name}"] = by_lr[best]["acc"]
+            metrics[f"{task}_final_train_loss_{name}"] = res["final"]
+            metrics[f"{task}_train_acc_{name}"] = res["acc"]
             w = max(1, steps // 10)
-            smooth = torch.tensor(by_lr[best]["curve"]).unfold(0, w, 1).mean(1).tolist()
+            smooth = torch.tensor(res["curve"]).unfold(0, w, 1).mean(1).tolist()
             ax.semilogy(range(w, steps + 1), smooth, label=f"{name} lr={best:g}")
         metrics[f"{task}_loss_ratio_muon_over_adamw"] = (
             metrics[f"{task}_loss_muon"] / metrics[f"{task}_loss_adamw"]
@@ -326,6 +399,11 @@ def muon(ctx: Context) -> Any:
             "lr_grid_transformer": [lr for lr in grid if lr <= 0.035],
             "steps": {t: v[4] for t, v in tasks.items()},
             "batch_sizes": {t: v[5] for t, v in tasks.items()},
+            "grid_search": ctx.pick(
+                quick="one halving: all rates train steps//3, the 2 best by mean loss over steps//6.."
+                "steps//3 train on",
+                full="every rate trains all steps",
+            ),
             "muon_adjust_lr_fn": "match_rms_adamw",
             "muon_adamw_lr": "same as Muon's lr",
             "weight_decay_adamw": 0.01,

@@ -1,0 +1,48 @@
+"""muon's resumable runs and its one-halving grid search (the claim's cost cut) change no result."""
+
+import torch
+from torch import nn
+
+from deltalab.data.seq import SeqBatch
+from deltalab.experiments.optimizers_muon import (
+    TailLossRun,
+    class_acc,
+    class_loss,
+    halving_grid_search,
+    tail_loss_run,
+)
+
+DATA = SeqBatch(torch.randn(200, 6, generator=torch.Generator().manual_seed(0)), torch.arange(200) % 3)
+
+
+def build() -> nn.Module:
+    return nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 3))
+
+
+def adamw(lr: float):
+    return lambda m: torch.optim.AdamW(m.parameters(), lr=lr)
+
+
+def test_run_advanced_in_pieces_equals_one_run() -> None:
+    whole = tail_loss_run(build, adamw(1e-2), DATA, class_loss, class_acc, 30, 16, seed=3)
+    run = TailLossRun(build, adamw(1e-2), DATA, class_loss, 16, seed=3)
+    other = TailLossRun(build, adamw(1e-1), DATA, class_loss, 16, seed=3)  # interleaved: no shared RNG
+    run.advance(10)
+    other.advance(10)
+    run.advance(20)
+    assert run.result(class_acc) == whole
+    assert whole["tail"] == sum(whole["curve"][-6:]) / 6
+
+
+def test_halving_keeps_the_best_at_the_checkpoint_and_finishes_them_unchanged() -> None:
+    lrs = [1e-4, 1e-3, 1e-2, 1e-1]
+    runs = {lr: TailLossRun(build, adamw(lr), DATA, class_loss, 16, seed=1) for lr in lrs}
+    best, at_check, tails = halving_grid_search(runs, 30, 10, keep=2)
+    assert len(tails) == 2 and set(tails) == set(sorted(lrs, key=at_check.get)[:2])
+    assert best == min(tails, key=tails.get)
+    for lr in lrs:
+        assert len(runs[lr].curve) == (30 if lr in tails else 10)
+        full = tail_loss_run(build, adamw(lr), DATA, class_loss, class_acc, 30, 16, seed=1)
+        assert at_check[lr] == sum(full["curve"][5:10]) / 5
+        if lr in tails:
+            assert tails[lr] == full["tail"]
