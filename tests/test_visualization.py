@@ -1,4 +1,4 @@
-"""The visualization experiment's ascent box: a per-pixel clamp (tensor bounds) holds every pixel in the data's range."""
+"""The visualization experiment's ascent box: a per-pixel clamp (tensor bounds) holds each pixel in its range."""
 
 import torch
 from torch import nn

@@ -308,6 +308,6 @@ def lr_schedule(ctx: Context) -> Any:
             "lr_grid": grid,
             "minibatch_orders": orders,
             "final_loss": f"mean over orders of the full-batch objective at {tail_evals} points of the last epoch",
-            "schedule": "cosine to 0 (LambdaLR)",
+            "schedule": "cosine to 0 (CosineAnnealingLR, closed form)",
         },
     )
