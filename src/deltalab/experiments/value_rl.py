@@ -232,15 +232,16 @@ def td_lambda(ctx: Context):
     claim="Q-learning with a network, replay and a target net balances the pole",
 )
 def dqn(ctx: Context):
-    """`deltalab run dqn` — claim dqn. Expected: Double DQN with rl-baselines3-zoo's CartPole recipe
-    (see ``DQNConfig``), within 30k environment steps (stopping once a 20-episode greedy evaluation
-    scores 500 in every episode, keeping the best-evaluated net), has a greedy policy whose mean return
-    over 20 fresh episodes is ≥ 195 (quick; measured 500 / 500 / 500 / 463.8 / 500 at seeds 0-4,
-    solved after 23k / 26k / 2k / 2k / 21k steps; seed 5: 500 after 28k); full (50k steps): ≥ 475 for
-    each of 3 seeds (measured at seed 0: 500 for seeds 0, 1, 2). The old recipe (64-64 net, lr 2e-3,
-    1 step per 4, target every 250, plain DQN, no clipping, 10-episode evaluations) plateaued at
-    100-300 on some seeds: 500 / 185 / 389 / 256 / 244 at seeds 0-4. Quick profile: ~1 s for a seed
-    solved early, ~15 s (CPU, measured under load) for one that runs past 20k steps."""
+    """`deltalab run dqn` — claim dqn. Expected: Double DQN with rl-baselines3-zoo's CartPole recipe plus
+    3-step returns, Polyak target updates and a linearly decaying learning rate (see ``DQNConfig``), within
+    30k environment steps (stopping once a 20-episode greedy evaluation scores 500 in every episode,
+    keeping the best-evaluated net), has a greedy policy whose mean return over 20 fresh episodes is
+    ≥ 195 (quick; measured 500 at every seed 0-7, solved after 16k / 13k / 6k / 18k / 9k / 9k / 7k / 16k
+    steps); full (50k steps): ≥ 475 for each of 3 seeds. The previous recipe (1-step, hard target,
+    constant lr, 50k buffer, 32 gradient steps per 128) gave 500 / 500 / 500 / 463.8 / 500 at seeds 0-4
+    after 23k / 26k / 2k / 2k / 21k steps, and oscillated after solving (see ``deltalab.rl.dqn``); the
+    old 64-64 plain-DQN recipe plateaued at 100-300 on some seeds. Quick profile: 12-45 s per seed (CPU,
+    one thread, measured under load), less on an idle machine."""
 
     from deltalab.rl.dqn import DQNConfig, evaluate, train_dqn
 

@@ -1,19 +1,33 @@
 """Deep Q-network (Mnih et al. 2015, "Human-level control through deep RL"; arXiv:1312.5602 for the first
-version), with the Double-DQN target (van Hasselt et al. 2016, arXiv:1509.06461) as an option.
+version), with the Double-DQN target (van Hasselt et al. 2016, arXiv:1509.06461) and the standard
+stabilizers as options: n-step returns (Sutton 1988; used by Rainbow, arXiv:1710.02298), Polyak
+target averaging (as in DDPG/SB3's ``tau``) and a linearly decaying learning rate (SB3's linear schedule).
 
-    a* = argmax_a' Q(s', a')  (Double DQN)   or   argmax_a' Q_target(s', a')  (DQN)
-    y = r + γ (1 - terminated) Q_target(s', a*)
-    loss = Huber(Q(s, a) - y)          (smooth L1, δ = 1), gradient norm clipped to ``max_grad_norm``
-    θ_target ← θ every ``target_every`` steps
+    a* = argmax_a' Q(s_{t+n}, a')  (Double DQN)   or   argmax_a' Q_target(s_{t+n}, a')  (DQN)
+    y = Σ_{i<n} γ^i r_{t+i} + γ^n (1 - terminated) Q_target(s_{t+n}, a*)
+    loss = Huber(Q(s_t, a_t) - y)          (smooth L1, δ = 1), gradient norm clipped to ``max_grad_norm``
+    θ_target ← (1 - τ) θ_target + τ θ every ``target_every`` steps (τ = 1: a hard copy)
+    Adam's rate: ``lr`` → ``lr_end`` linearly over ``total_steps`` (``lr_end`` None: constant)
 
 Read top to bottom like cleanrl's ``dqn.py``: act ε-greedily, store in the replay buffer, learn
-from uniform minibatches, sync the target net, evaluate greedily every ``eval_every`` steps and stop
-once the evaluation mean reaches ``target_return`` ("solved"). The returned policy is the
-best-evaluated one; callers measure it again on fresh episodes. Shapes: B batch, O observation size, A actions.
+from uniform minibatches, update the target net, evaluate greedily every ``eval_every`` steps and stop
+once the evaluation mean reaches ``target_return`` ("solved"). The evaluations never steer training
+(they only pick which net is returned): the returned policy is the best-evaluated one; callers measure
+it again on fresh episodes. Shapes: B batch, O observation size, A actions.
 Departures: 1. an MLP and Adam instead of the Atari CNN and RMSprop; 2. ``gradient_steps`` gradient
-steps every ``train_every`` environment steps from ``learning_starts`` on (SB3's train_freq / gradient_steps); 3. truncation (CartPole's 500-step limit)
-does not stop bootstrapping, only termination does; 4. the greedy evaluations run their episodes side by
-side (one batched forward per step) so that a wide evaluation costs little.
+steps every ``train_every`` environment steps from ``learning_starts`` on (SB3's train_freq /
+gradient_steps); 3. truncation (CartPole's 500-step limit) does not stop bootstrapping, only termination
+does (the < n-step tails of a truncated episode are dropped rather than bootstrapped with the wrong γ^k);
+4. the greedy evaluations run their episodes side by side (one batched forward per step) so that a wide
+evaluation costs little.
+
+Why the stabilizers (``deltalab bench dqn-vs-sb3``: 50k steps, 10-episode greedy evaluation every 1k
+steps, seeds 0/1/2; steps to a first evaluation ≥ 475, last evaluation): the zoo's recipe alone
+(1-step, hard target, constant lr, 50k buffer, 32 gradient steps per 128) gave 23k / 26k / 2k, end
+500 / 282.7 / 134.3 (it oscillates and collapses after solving). + the zoo's 100k buffer, its
+gradient-step ratio (64 per 128) and lr 2.3e-3 → 2.3e-5: 19k / 16k / 20k, end 500 / 500 / 97.8 (seed 2
+collapsed at 31k for good). + Polyak τ 0.05: 25k / 23k / 28k, every end 500 (stable but slower).
++ 3-step returns (the defaults): 10k / 9k / 15k, every end 500 (SB3 with the zoo's recipe: 5k / 36k / 28k).
 """
 
 from __future__ import annotations
@@ -32,10 +46,11 @@ from deltalab.rl.schedules import linear_schedule
 
 @dataclass
 class DQNConfig:
-    """DQN hyperparameters; the CartPole-v1 defaults follow rl-baselines3-zoo's tuned DQN (lr 2.3e-3,
-    256-256 MLP, batch 64, ε 1 → 0.04 over the first 8k steps, 1k random steps, the target synced before
-    each training phase, gradient norm clipped at 10 as in SB3), with Double DQN and half of the zoo's
-    gradient steps per environment step (32 every 128 steps instead of 128 every 256) to save time."""
+    """DQN hyperparameters; the CartPole-v1 defaults follow rl-baselines3-zoo's tuned DQN (hyperparams/dqn.yml:
+    lr 2.3e-3, 256-256 MLP, batch 64, 100k buffer, ε 1 → 0.04 over the first 8k steps, 1k random steps,
+    gradient norm clipped at 10 as in SB3, half a gradient step per environment step, here 64 every 128
+    steps instead of 128 every 256), plus Double DQN, 3-step returns, Polyak target updates (τ 0.05 every
+    10 steps: about half-way per training phase) and Adam's rate decaying linearly to 1% over the budget."""
 
     total_steps: int = 30_000
     """environment steps at most"""
@@ -43,7 +58,7 @@ class DQNConfig:
     """Adam learning rate"""
     gamma: float = 0.99
     """discount γ"""
-    buffer_size: int = 50_000
+    buffer_size: int = 100_000
     """replay capacity"""
     batch_size: int = 64
     """minibatch size"""
@@ -51,10 +66,17 @@ class DQNConfig:
     """steps of random play before learning"""
     train_every: int = 128
     """environment steps between training phases"""
-    gradient_steps: int = 32
+    gradient_steps: int = 64
     """gradient steps per training phase"""
     target_every: int = 10
-    """steps between target-network syncs (10 < train_every: the target is the net as each phase starts)"""
+    """steps between target-network updates (with τ = 1 and 10 < train_every the target is the net as each
+    phase starts; with τ = 0.05, the ~13 updates between two phases move it about half-way, 1 - 0.95^12.8)"""
+    tau: float = 0.05
+    """target update θ_target ← (1 - τ) θ_target + τ θ at each sync (1: a hard copy; < 1: Polyak averaging)"""
+    n_step: int = 3
+    """n-step returns: y = r_t + γ r_{t+1} + … + γ^{n-1} r_{t+n-1} + γ^n Q_target(s_{t+n}, a*) (1: one-step DQN)"""
+    lr_end: float | None = 2.3e-5
+    """if set, the learning rate decays linearly from ``lr`` to ``lr_end`` over ``total_steps`` (None: constant)"""
     eps_start: float = 1.0
     """initial ε"""
     eps_end: float = 0.04
@@ -83,8 +105,29 @@ class DQNConfig:
             raise ValueError(
                 f"batch_size must be in [1, buffer_size={self.buffer_size}], got {self.batch_size}"
             )
+        if self.n_step < 1:
+            raise ValueError(f"n_step must be >= 1, got {self.n_step}")
+        if not 0 < self.tau <= 1:
+            raise ValueError(f"tau must be in (0, 1], got {self.tau}")
+        if self.lr_end is not None and not 0 <= self.lr_end <= self.lr:
+            raise ValueError(f"lr_end must be in [0, lr={self.lr}] or None, got {self.lr_end}")
         if self.max_grad_norm is not None and self.max_grad_norm <= 0:
             raise ValueError(f"max_grad_norm must be > 0 or None, got {self.max_grad_norm}")
+
+
+def nstep_transition(
+    window: list[tuple[np.ndarray, int, float]], next_obs: np.ndarray, gamma: float
+) -> tuple[np.ndarray, int, float, np.ndarray]:
+    """Fold ``window`` = [(s_t, a_t, r_t), …, (s_{t+k-1}, …, r_{t+k-1})] into (s_t, a_t, Σ_i γ^i r_{t+i}, s_{t+k})."""
+    ret = sum(gamma**i * r for i, (_, _, r) in enumerate(window))
+    return window[0][0], window[0][1], float(ret), next_obs
+
+
+def learning_rate_at(cfg: DQNConfig, step: int) -> float:
+    """Adam's learning rate at environment step ``step``: ``lr``, or ``lr`` → ``lr_end`` linearly over ``total_steps``."""
+    if cfg.lr_end is None:
+        return cfg.lr
+    return linear_schedule(cfg.lr, cfg.lr_end, cfg.total_steps, step)
 
 
 class QNetwork(nn.Module):
@@ -144,6 +187,7 @@ def train_dqn(env_id: str, cfg: DQNConfig, seed: int = 0) -> tuple[QNetwork, dic
     }
 
     obs, _ = env.reset(seed=seed)
+    window: list[tuple[np.ndarray, int, float]] = []  # the last < n (s, a, r) of this episode
     ep_return, n_eval = 0.0, 0
     best_mean, best_state = -np.inf, None
     for step in range(1, cfg.total_steps + 1):
@@ -154,22 +198,35 @@ def train_dqn(env_id: str, cfg: DQNConfig, seed: int = 0) -> tuple[QNetwork, dic
             with torch.no_grad():
                 action = int(q(torch.as_tensor(obs, dtype=torch.float32)).argmax())
         next_obs, reward, terminated, truncated, _ = env.step(action)
-        buffer.add(obs, action, reward, next_obs, terminated)
+        window.append((obs, action, float(reward)))
+        if len(window) == cfg.n_step:  # a full n-step transition, bootstrapped with γ^n unless terminated
+            buffer.add(*nstep_transition(window, next_obs, cfg.gamma), terminated)
+            window.pop(0)
+        if terminated:  # the shorter tails end in the terminal state: no bootstrap, so no γ^k needed
+            while window:
+                buffer.add(*nstep_transition(window, next_obs, cfg.gamma), True)
+                window.pop(0)
         obs, ep_return = next_obs, ep_return + reward
         if terminated or truncated:
+            # after a truncation the < n-step tails would bootstrap with γ^k ≠ γ^n: drop them (n - 1 of 500)
+            window.clear()
             log["episode_step"].append(step)
             log["episode_return"].append(ep_return)
             obs, _ = env.reset()
             ep_return = 0.0
 
-        for _ in range(
-            cfg.gradient_steps if step >= cfg.learning_starts and step % cfg.train_every == 0 else 0
-        ):
+        train_now = step >= cfg.learning_starts and step % cfg.train_every == 0
+        if train_now and cfg.lr_end is not None:
+            for group in opt.param_groups:
+                group["lr"] = learning_rate_at(cfg, step)
+        for _ in range(cfg.gradient_steps if train_now else 0):
             s, a, r, s2, d = (torch.as_tensor(x) for x in buffer.sample(cfg.batch_size))
             with torch.no_grad():
                 q_next = q_target(s2)  # (B, A)
                 a_next = (q(s2) if cfg.double else q_next).argmax(dim=1, keepdim=True)  # (B, 1)
-                td_target = r + cfg.gamma * (1.0 - d) * q_next.gather(1, a_next).squeeze(1)  # (B,)
+                td_target = r + cfg.gamma**cfg.n_step * (1.0 - d) * q_next.gather(1, a_next).squeeze(
+                    1
+                )  # (B,)
             q_sa = q(s).gather(1, a[:, None]).squeeze(1)  # (B,)
             loss = F.smooth_l1_loss(q_sa, td_target)
             opt.zero_grad(set_to_none=True)
@@ -178,7 +235,11 @@ def train_dqn(env_id: str, cfg: DQNConfig, seed: int = 0) -> tuple[QNetwork, dic
                 nn.utils.clip_grad_norm_(q.parameters(), cfg.max_grad_norm)
             opt.step()
         if step % cfg.target_every == 0:
-            q_target.load_state_dict(q.state_dict())
+            if cfg.tau == 1.0:
+                q_target.load_state_dict(q.state_dict())
+            else:
+                with torch.no_grad():
+                    torch._foreach_lerp_(list(q_target.parameters()), list(q.parameters()), cfg.tau)
 
         if step >= cfg.learning_starts and step % cfg.eval_every == 0:
             mean = float(evaluate(env_id, q, cfg.eval_episodes, seed=seed + 10_000 + 1000 * n_eval).mean())
