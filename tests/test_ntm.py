@@ -70,3 +70,29 @@ def test_train_copy_stops_once_the_mean_loss_of_the_window_is_below_stop_loss() 
     assert len(train_copy(model, 30, 2, 2, 4, seed=0, stop_loss=100.0, window=5)) == 5
     # stop_loss 0 never stops early
     assert len(train_copy(model, 7, 2, 2, 4, seed=0, stop_loss=0.0, window=5)) == 7
+
+
+def test_train_copy_restarts_stops_after_a_converged_attempt_and_keeps_the_lowest_training_loss() -> None:
+    from deltalab.experiments.ntm import _LSTMBaseline, train_copy, train_copy_restarts
+
+    made: list[torch.nn.Module] = []
+
+    def make() -> torch.nn.Module:
+        made.append(_LSTMBaseline(3, 2, 4))
+        return made[-1]
+
+    # converged at once (any loss < 100): one attempt, stopped after one window
+    model, losses, lengths = train_copy_restarts(make, 3, 30, 2, 2, 4, seed=0, stop_loss=100.0, window=5)
+    assert lengths == [5] and model is made[0] and len(losses) == 5
+    # never converged (stop_loss 0): every attempt runs its full budget, and the kept attempt is the
+    # one whose last-window training loss is lowest (each attempt re-run here from its own seed)
+    made.clear()
+    model, losses, lengths = train_copy_restarts(make, 3, 8, 2, 2, 4, seed=0, stop_loss=0.0, window=5)
+    assert lengths == [8, 8, 8] and len(made) == 3 and model in made
+    finals = []
+    for i in range(3):
+        torch.manual_seed(1000 * i)
+        rerun = train_copy(_LSTMBaseline(3, 2, 4), 8, 2, 2, 4, seed=1000 * i, stop_loss=0.0, window=5)
+        finals.append(sum(rerun[-5:]) / 5)
+    assert made.index(model) == finals.index(min(finals))
+    assert sum(losses[-5:]) / 5 == min(finals)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -59,6 +61,39 @@ def train_copy(
     return losses
 
 
+def train_copy_restarts(
+    make_model: Callable[[], nn.Module],
+    attempts: int,
+    attempt_steps: int,
+    width: int,
+    max_len: int,
+    batch: int,
+    seed: int,
+    stop_loss: float,
+    window: int = 50,
+) -> tuple[nn.Module, list[float], list[int]]:
+    """``train_copy`` with restarts: an attempt that has not reached ``stop_loss`` within
+    ``attempt_steps`` batches is abandoned and a fresh model (new initialisation and data, seed
+    ``seed + 1000 * i``) is trained, at most ``attempts`` in all. Returns the attempt with the lowest
+    training loss (mean of its last ``window`` batches; never chosen by test error), its losses, and
+    the number of batches of every attempt (their sum is the cost).
+    """
+    best: tuple[float, nn.Module, list[float]] | None = None
+    lengths: list[int] = []
+    for i in range(attempts):
+        torch.manual_seed(seed + 1000 * i)
+        model = make_model()
+        losses = train_copy(model, attempt_steps, width, max_len, batch, seed + 1000 * i, stop_loss, window)
+        lengths.append(len(losses))
+        final = sum(losses[-window:]) / len(losses[-window:])
+        if best is None or final < best[0]:
+            best = (final, model, losses)
+        if final < stop_loss:
+            break
+    assert best is not None
+    return best[1], best[2], lengths
+
+
 @experiment(
     chapter="R",
     title="A Neural Turing Machine learns to copy and generalizes to longer inputs",
@@ -68,26 +103,29 @@ def train_copy(
 def ntm(ctx: Context):
     """`deltalab run ntm` — claim ntm. Quick: 4-bit vectors, lengths 1..5, a 16-unit controller,
     12 memory slots of width 10, batches of 64 (Adam 1e-2, clip 10) until the mean training loss of
-    the last 50 batches is below 0.01 (at most 1500 batches); expected bit error < 5% on held-out
-    sequences of lengths 1..5; the error at length 10 is reported. Measured bit error at seeds 0-11:
-    6e-5, 0, 8e-4, 0, 0, 0, 9e-4, 2e-4, 0, 5e-4, 0, 8e-4 (after 608, 583, 403, 478, 519, 457, 522,
-    1097, 577, 403, 696, 513 steps); at length 10: 0.3-15%. Before (32 units, 600 steps): seed 7
-    failed (5.4%) and seed 9 passed by a hair (4.97%); both had stored the sequence in the controller
-    (33% error at length 10, still 0.8% and 2.6% after 1500 steps). Not every seed: at seeds 12-19
-    the quick profile fails at 12 and 15 (4.6%, 6.2%: partial solutions, not solved in 1500 steps).
-    Tried without a fix: Adam 3e-3 (seeds 7, 9 still partial after 2000 steps); Collier & Beel's
-    learned initial weightings, read-before-write, tanh key and ±20 output clip (fixes 7 and 9, breaks
-    0, 1, 3); pytorch-ntm's small random fixed memory (fixes 7, not 9). Full: 8-bit, lengths 1..10,
-    32-unit controller, at most 6000 batches with the same stop for the NTM and the LSTM; bit error
-    < 1% and at length 20 below an LSTM of similar size; measured at seed 0: 4e-5, and 3e-5 at
-    length 20 against the LSTM's 36% (NTM stopped after 915 steps; ~60 s idle). Quick profile:
-    ~10 s per seed (idle, one thread; ~18 s at seed 7).
+    the last 50 batches is below 0.01, restarting from a fresh initialisation once if the first
+    attempt has not got there within 1100 batches (at most 2200; the attempt with the lowest training
+    loss is kept); expected bit error < 5% on held-out sequences of lengths 1..5; the error at length
+    10 is reported. Measured bit error at seeds 0-19: 6e-5, 0, 8e-4, 0, 0, 0, 9e-4, 1.6e-4, 0, 5e-4,
+    0, 8e-4, 8e-5, 2.5e-4, 3.5e-4, 0, 5e-5, 0, 2.2e-3, 8e-5 (after 608, 583, 403, 478, 519, 457,
+    522, 1097, 577, 403, 696, 513, 1578, 452, 513, 1700, 605, 439, 453, 879 batches; restarted at
+    seeds 12 and 15, mean 674); at length 10: 0.3-15%. Without the restart (one attempt of at most
+    1500 batches) seeds 12 and 15 failed (4.6%, 6.2%: partial solutions). Before (32 units, 600
+    steps): seed 7 failed (5.4%) and seed 9 passed by a hair (4.97%); both had stored the sequence
+    in the controller (33% error at length 10, still 0.8% and 2.6% after 1500 steps). Tried without
+    a fix: Adam 3e-3 (seeds 7, 9 still partial after 2000 steps); Collier & Beel's learned initial
+    weightings, read-before-write, tanh key and ±20 output clip (fixes 7 and 9, breaks 0, 1, 3);
+    pytorch-ntm's small random fixed memory (fixes 7, not 9). Full: 8-bit, lengths 1..10, 32-unit
+    controller, at most 6000 batches (2 attempts of 3000 for the NTM) with the same stop for the NTM
+    and the LSTM; bit error < 1% and at length 20 below an LSTM of similar size; measured at seed 0:
+    4e-5, and 3e-5 at length 20 against the LSTM's 36% (NTM stopped after 915 steps; ~60 s idle).
+    Quick profile: ~10 s per seed (idle, one thread; ~25 s at seeds 12 and 15).
     """
     width, max_len = ctx.pick(quick=(4, 5), full=(8, 10))
     # at most `steps` batches of 64: training stops once the mean loss of the last 50 batches is below
-    # 0.01 nats/bit (copy learnt: held-out bit error <= 0.1% at every seed 0-11 at that point), so a
+    # 0.01 nats/bit (copy learnt: held-out bit error <= 0.22% at every seed 0-19 at that point), so a
     # seed that finds the memory program early stops early (~400-700 steps) and a slow one gets more
-    steps, batch, stop_loss = ctx.pick(quick=1500, full=6000), 64, 0.01
+    steps, batch, stop_loss = ctx.pick(quick=2200, full=6000), 64, 0.01
     # slot width 10 and batch 64: with 6-wide slots and batch 32, seeds 2 and 4 settled in a partial
     # solution (bit error 6-8%). A 16-unit controller in the quick profile: 4-bit sequences of length
     # <= 5 are 20 bits, which a 32-unit LSTM holds in its own state; at seeds 7 and 9 it did so (bit
@@ -95,9 +133,18 @@ def ntm(ctx: Context):
     # learning to address memory. 16 units cannot, and every seed 0-11 learnt the memory program.
     hidden = ctx.pick(quick=16, full=32)
     cfg = NTMConfig(width + 1, width, hidden_size=hidden, mem_slots=ctx.pick(quick=12, full=24), mem_width=10)
-    torch.manual_seed(ctx.seed)
-    model = NTM(cfg)
-    losses = train_copy(model, steps, width, max_len, batch, ctx.seed, stop_loss)
+    # restarts, the standard NTM practice for runs that settle in a partial solution: an attempt that
+    # has not reached the stop loss within steps / 2 batches (1100 in quick; seeds 0-19 stop after
+    # 400-700, 879 and 1097) is abandoned for a fresh initialisation, keeping the attempt with the
+    # lowest training loss. Without them seeds 12 and 15 were still at 4.6% and 6.2% bit error after
+    # 1500 steps; their second attempts stop after 478 and 600 steps. 3 attempts of 800 also passed
+    # every seed 0-19 but cost 13% more on average: seeds 7 and 19, which stop after 1097 and 879
+    # steps, were cut and needed 3 attempts (1960, 2114 steps).
+    attempts = 2
+    attempt_steps = steps // attempts
+    model, losses, lengths = train_copy_restarts(
+        lambda: NTM(cfg), attempts, attempt_steps, width, max_len, batch, ctx.seed, stop_loss
+    )
     ctx.series("loss", losses)
     gt = torch.Generator().manual_seed(ctx.seed + 1)
     per_len = [bit_error(model, copy(200, L, width, generator=gt)) for L in range(1, max_len + 1)]
@@ -105,7 +152,12 @@ def ntm(ctx: Context):
     long = copy(200, 2 * max_len, width, generator=gt)
     err_long = bit_error(model, long)
     ctx.log(f"bit error {err_in:.4f} (lengths <= {max_len}), {err_long:.4f} at length {2 * max_len}")
-    metrics = {"bit_error": err_in, "bit_error_2x_length": err_long, "train_steps": len(losses)}
+    metrics = {
+        "bit_error": err_in,
+        "bit_error_2x_length": err_long,
+        "train_steps": sum(lengths),
+        "attempts": len(lengths),
+    }
     bars = [Bar("bit_error", "<", 0.05)]
     if not ctx.quick:
         torch.manual_seed(ctx.seed)
@@ -142,6 +194,8 @@ def ntm(ctx: Context):
             "width": width,
             "max_len": max_len,
             "max_steps": steps,
+            "max_attempts": attempts,
+            "attempt_steps": attempt_steps,
             "stop_loss": stop_loss,
             "batch": batch,
             "lr": 1e-2,
