@@ -27,7 +27,10 @@ steps, seeds 0/1/2; steps to a first evaluation ≥ 475, last evaluation): the z
 500 / 282.7 / 134.3 (it oscillates and collapses after solving). + the zoo's 100k buffer, its
 gradient-step ratio (64 per 128) and lr 2.3e-3 → 2.3e-5: 19k / 16k / 20k, end 500 / 500 / 97.8 (seed 2
 collapsed at 31k for good). + Polyak τ 0.05: 25k / 23k / 28k, every end 500 (stable but slower).
-+ 3-step returns (the defaults): 10k / 9k / 15k, every end 500 (SB3 with the zoo's recipe: 5k / 36k / 28k).
++ 3-step returns (the defaults): 10k / 9k / 15k, every end 500 (SB3 with the zoo's recipe: 5k / 36k / 28k);
+seeds 3/4/5: 14k / 4k / 12k, every end 500. Single evaluations still dip after solving (seed 0: 154 at
+30k; seed 4: 166-180 at 37k-43k) but every seed 0-5 ends at 500; a first 475 can be one lucky evaluation
+(seed 4's 4k).
 """
 
 from __future__ import annotations
