@@ -11,12 +11,14 @@ it never does) for each library, and the last evaluation's mean (end of budget).
 of deltalab's steps ≤ 0.7 × SB3's, every deltalab seed solves, and every deltalab seed is still
 ≥ 475 at the end.
 
-Measured (Dec 2026, torch 2.13 CPU, SB3 2.9.2, one thread, 2 cores shared; ~2 min of deltalab and
-~4.5 min of SB3 wall time per seed under that load), seeds 0/1/2, steps to 475 (end-of-budget mean):
-deltalab 23k (500) / 26k (282.7) / 2k (134.3), median 23k; SB3 5k (16.7) / 36k (500) / 28k (500),
-median 28k. Ratio 0.82: the goal (≤ 0.7, every deltalab seed ≥ 475 at the end) is NOT met. Both
-libraries' greedy evaluations swing between 500 and 100–200 after the first solve; a first
-evaluation at 475 is a noisy statistic (seed 2's 2k is one lucky evaluation).
+Measured (Dec 2026, torch 2.13 CPU, SB3 2.9.2, one thread, 2 cores shared), seeds 0/1/2, steps
+to 475 (end-of-budget mean): SB3 5k (16.7) / 36k (500) / 28k (500), median 28k. deltalab with the
+earlier DQNConfig (1-step targets, hard target copies, constant rate, 50k buffer): 23k (500) /
+26k (282.7) / 2k (134.3), median 23k, ratio 0.82, goal missed. With the current defaults (3-step
+returns, Polyak targets τ 0.05, rate decaying linearly to 1%, the zoo's 100k buffer and 64 gradient
+steps per 128 env steps), deltalab's side alone: 10k (500) / 9k (500) / 15k (500), median 10k,
+ratio 0.36 against SB3's measured median (SB3's side unchanged, not rerun); seeds 3/4/5: 14k / 4k /
+12k, all ending at 500. Both libraries' greedy evaluations still dip after the first solve.
 
 Needs the optional extra (``pip install -e ".[peers]"``); without stable-baselines3 the benchmark
 is reported as skipped.
