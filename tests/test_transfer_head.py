@@ -69,3 +69,10 @@ def test_train_stacked_leaves_the_models_untouched():
         {3: lambda fwd: fwd(torch.randn(1, 4))},
     )
     assert all(torch.equal(b, m.weight) for b, m in zip(before, models, strict=True))
+
+
+def test_few_labels_draw_only_from_the_pool():
+    y = torch.arange(60) % 10
+    pool = torch.arange(60) < 30
+    idx = few_labels(y, (7, 8, 9), 2, seed=0, pool=pool)
+    assert pool[idx].all() and sorted(y[idx].tolist()) == [7, 7, 8, 8, 9, 9]

@@ -31,12 +31,15 @@ GRID = [(lr, wd, n) for lr in RATES for wd in DECAYS for n in STEPS]
 SHIFT, NOISE = 4, 0.1
 
 
-def few_labels(y: torch.Tensor, classes: tuple[int, ...], per_class: int, seed: int) -> torch.Tensor:
-    """Indices of ``per_class`` random examples of each class in ``classes``."""
+def few_labels(
+    y: torch.Tensor, classes: tuple[int, ...], per_class: int, seed: int, pool: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Indices of ``per_class`` random examples of each class in ``classes`` (among ``pool``, a bool
+    mask over ``y``, when given)."""
     g = torch.Generator().manual_seed(seed)
     out = []
     for c in classes:
-        idx = (y == c).nonzero().squeeze(1)
+        idx = ((y == c) & (pool if pool is not None else True)).nonzero().squeeze(1)
         out.append(idx[torch.randperm(len(idx), generator=g)[:per_class]])
     return torch.cat(out)
 
@@ -141,12 +144,11 @@ def _fit_grid(
     make: Callable[[int], nn.Module],
     x: torch.Tensor,
     y: torch.Tensor,
-    x_te: torch.Tensor,
-    y_te: torch.Tensor,
+    evals: tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
     seeds: list[int],
-) -> dict[tuple[float, float, int], list[float]]:
-    """Every (rate, decay) of the grid on every draw (x: (D, N, ...)) in one stacked run, scored on
-    the test set at every step budget: {(lr, wd, steps): [accuracy per draw]}."""
+) -> dict[tuple[float, float, int], list[tuple[float, float]]]:
+    """Every (rate, decay) of the grid on every draw (x: (D, N, ...)) in one stacked run, scored at
+    every step budget on ``evals`` = (validation, test) sets: {(lr, wd, steps): [(val, test) per draw]}."""
     pairs = [(lr, wd) for lr in RATES for wd in DECAYS]
     models = []
     for _ in pairs:
@@ -156,7 +158,10 @@ def _fit_grid(
     n = len(seeds)
     lr = torch.tensor([p[0] for p in pairs]).repeat_interleave(n)
     wd = torch.tensor([p[1] for p in pairs]).repeat_interleave(n)
-    score = lambda fwd: (fwd(x_te).argmax(-1) == y_te).float().mean(1)  # noqa: E731
+
+    def score(fwd: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:  # (M, 2): val, test
+        return torch.stack([(fwd(xe).argmax(-1) == ye).float().mean(1) for xe, ye in evals], 1)
+
     acc = train_stacked(
         models,
         x.repeat(len(pairs), *[1] * (x.dim() - 1)),
@@ -166,7 +171,7 @@ def _fit_grid(
         dict.fromkeys(STEPS, score),
     )
     return {
-        (lr_, wd_, st): acc[st][j * n : (j + 1) * n].tolist()
+        (lr_, wd_, st): [tuple(a) for a in acc[st][j * n : (j + 1) * n].tolist()]
         for st in STEPS
         for j, (lr_, wd_) in enumerate(pairs)
     }
@@ -185,11 +190,12 @@ def transfer_head(ctx: Context):
     positions) feed a new softmax head trained on 10 labels per class of the held-out classes 7-9;
     the same CNN is trained from scratch on those 30 labels, and a softmax head on the raw signal
     is the no-representation reference. Every arm takes (rate, weight decay, steps) from one grid
-    (AdamW, full batch) by mean test accuracy over label draws (as generous to the baseline as to
-    the method). Expected (CLAIMS.md): transfer >= scratch + 10 points. Measured (quick, 10 draws,
-    seeds 0-7): transfer 74.0/71.1/74.7/74.7/71.5/74.6/73.2/72.1%, scratch
-    57.2/56.9/57.1/56.7/57.9/58.3/57.0/56.8%, gap 16.8/14.2/17.6/18.0/13.6/16.4/16.2/15.3 points
-    (raw-signal head ~55-57%). Before (conv layers 2-3 flattened only, no pooling, no augmentation,
+    (AdamW, full batch) by mean accuracy over label draws on a validation half of the new classes'
+    training examples (the labels are drawn from the other half; the test set only reports). Expected (CLAIMS.md): transfer >= scratch + 10 points. Measured (quick, 10 draws,
+    seeds 0-7): transfer 74.0/71.5/71.8/74.5/72.5/74.1/74.7/72.8%, scratch
+    54.6/55.7/54.0/53.6/54.7/55.8/54.3/55.3%, gap 19.4/15.8/17.8/20.8/17.8/18.2/20.4/17.5 points
+    (raw-signal head 52.7-54.1%). Choosing on the test set instead (the protocol before this one) gave
+    gaps 13.6-18.0 with scratch at 56.7-58.3%: test-set selection flattered every arm, the baseline most. Before (conv layers 2-3 flattened only, no pooling, no augmentation,
     rate x steps grid, weight decay fixed): gap 12.1/12.3/12.1/14.5/11.1/8.7/8.9/11.8, failing at
     seeds 5 and 6; the global pooling of the frozen features gave most of the gain (+6-8 points),
     the augmented cosine pretraining +2-3. A 1000-step budget was tried and moved no arm (the
@@ -202,34 +208,46 @@ def transfer_head(ctx: Context):
     new_te = torch.isin(d.y_test, torch.tensor(NEW_CLASSES))
     shift = min(NEW_CLASSES)
     x_te, y_te = d.x_test[new_te], d.y_test[new_te] - shift
+    # The new classes' training examples, split once: the label draws come from one half, every
+    # arm's (rate, decay, steps) is chosen on the other half; the test set only reports.
+    new_tr = torch.isin(d.y_train, torch.tensor(NEW_CLASSES)).nonzero().squeeze(1)
+    val_idx = new_tr[torch.randperm(len(new_tr), generator=torch.Generator().manual_seed(ctx.seed))][::2]
+    label_pool = torch.isin(d.y_train, torch.tensor(NEW_CLASSES))
+    label_pool[val_idx] = False
+    x_val, y_val = d.x_train[val_idx], d.y_train[val_idx] - shift
 
     pre = pretrain(
         d.x_train[old_tr], d.y_train[old_tr], len(PRETRAIN_CLASSES), ctx.pick(quick=1500, full=6000), ctx.seed
     )
     pre_acc = _acc(pre, d.x_test[~new_te], d.y_test[~new_te])
     features = FrozenFeatures(pre)
-    f_te = features(x_te)
+    f_te, f_val = features(x_te), features(x_val)
 
     seeds = [ctx.seed + k for k in range(draws)]
-    idx = torch.stack([few_labels(d.y_train, NEW_CLASSES, per_class, seed=s) for s in seeds])  # (D, 30)
+    idx = torch.stack(
+        [few_labels(d.y_train, NEW_CLASSES, per_class, s, label_pool) for s in seeds]
+    )  # (D, 30)
     x_few, y_few = d.x_train[idx], d.y_train[idx] - shift  # (D, 30, T), (D, 30)
     f_few = features(x_few.flatten(0, 1)).unflatten(0, idx.shape)
     k = len(NEW_CLASSES)
-    transfer = _fit_grid(lambda s: nn.Linear(f_te.shape[1], k), f_few, y_few, f_te, y_te, seeds)
-    scratch = _fit_grid(lambda s: Conv1dNet(x_te.shape[1], k), x_few, y_few, x_te, y_te, seeds)
-    raw = _fit_grid(lambda s: nn.Linear(x_te.shape[1], k), x_few, y_few, x_te, y_te, seeds)
-    mean = lambda v: sum(v) / len(v)  # noqa: E731
-    best = {
-        name: max(GRID, key=lambda c, r=r: mean(r[c]))
-        for name, r in (("t", transfer), ("s", scratch), ("r", raw))
+    sets = ((x_val, y_val), (x_te, y_te))
+    fits = {
+        "t": _fit_grid(
+            lambda s: nn.Linear(f_te.shape[1], k), f_few, y_few, ((f_val, y_val), (f_te, y_te)), seeds
+        ),
+        "s": _fit_grid(lambda s: Conv1dNet(x_te.shape[1], k), x_few, y_few, sets, seeds),
+        "r": _fit_grid(lambda s: nn.Linear(x_te.shape[1], k), x_few, y_few, sets, seeds),
     }
-    t_mean, s_mean, r_mean = mean(transfer[best["t"]]), mean(scratch[best["s"]]), mean(raw[best["r"]])
+    mean = lambda v: sum(v) / len(v)  # noqa: E731
+    best = {name: max(GRID, key=lambda c, r=r: mean([v for v, _ in r[c]])) for name, r in fits.items()}
+    transfer, scratch, raw = ([t for _, t in fits[a][best[a]]] for a in "tsr")
+    t_mean, s_mean, r_mean = mean(transfer), mean(scratch), mean(raw)
     ctx.log(
         f"frozen+head {t_mean:.3f} {best['t']}; scratch {s_mean:.3f} {best['s']}; raw {r_mean:.3f} {best['r']}"
     )
 
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    runs = [transfer[best["t"]], scratch[best["s"]], raw[best["r"]]]
+    runs = [transfer, scratch, raw]
     ax.bar(
         ["frozen features\n+ new head", "same CNN\nfrom scratch", "raw signal\n+ softmax head"],
         [100 * mean(r) for r in runs],
@@ -248,8 +266,8 @@ def transfer_head(ctx: Context):
         "scratch_acc": s_mean,
         "raw_signal_head_acc": r_mean,
         "transfer_minus_scratch_points": 100 * (t_mean - s_mean),
-        "transfer_acc_min": min(transfer[best["t"]]),
-        "scratch_acc_min": min(scratch[best["s"]]),
+        "transfer_acc_min": min(transfer),
+        "scratch_acc_min": min(scratch),
     }
     return ctx.result(
         metrics,
@@ -265,6 +283,7 @@ def transfer_head(ctx: Context):
             "pretraining": f"Adam 1e-2 cosine, batch 100, shift +-{SHIFT}, noise {NOISE}",
             "features": "conv layer 3 flattened + mean and max over positions of conv layers 1-3, frozen",
             "grid": {"lr": RATES, "weight_decay": DECAYS, "steps": STEPS},
+            "selection": f"mean accuracy over the draws on {len(val_idx)} held-out training examples of the new classes",
             "best_transfer": best["t"],
             "best_scratch": best["s"],
             "best_raw": best["r"],
