@@ -31,12 +31,30 @@ def _wait_for_staging(out: Path, proc: subprocess.Popen[bytes]) -> Path:
     raise AssertionError("the run never started")
 
 
-def _group_gone(pgid: int, within: float) -> bool:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
+def _live_in_group(pgid: int) -> list[int]:
+    """Processes of group ``pgid`` that are not zombies (an orphan's exit is reaped by init, which a
+    container's init may never do: a zombie is not a running worker)."""
+    if not Path("/proc").is_dir():
         try:
             os.killpg(pgid, 0)
         except ProcessLookupError:
+            return []
+        return [pgid]
+    live = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after "pid (comm)"
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] not in "ZX":
+            live.append(int(stat.parent.name))
+    return live
+
+
+def _group_gone(pgid: int, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if not _live_in_group(pgid):
             return True
         time.sleep(0.2)
     return False
