@@ -78,7 +78,7 @@ def test_stopped_run_leaves_no_worker_and_no_staging(tmp_path, sig):
         assert proc.returncode == 130 and not staging.exists()
     else:  # nothing could clean up; the next run into the same folder removes the dead run's staging
         assert staging.exists()
-        from deltalab.lab.runner import _remove_stale_staging
+        from deltalab.lab.processes import remove_stale_staging
 
-        _remove_stale_staging(out)
+        remove_stale_staging(out)
         assert not staging.exists()

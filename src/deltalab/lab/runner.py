@@ -36,6 +36,7 @@ from deltalab.lab.aggregate import aggregate, verdict_label
 from deltalab.lab.book import write_run_book
 from deltalab.lab.experiment import CHAPTERS, EXPERIMENTS, PROFILES, Context, ExperimentSpec
 from deltalab.lab.outdir import RUN_MARKER, check_out, swap_into_place
+from deltalab.lab.processes import follow_parent, raise_interrupt, remove_stale_staging
 from deltalab.lab.report import provenance, write_run
 from deltalab.registry import UnknownNameError
 
@@ -228,7 +229,7 @@ def run(
     out_path = check_out(out if out is not None else Path("runs") / _stamp())
     started = _dt.datetime.now(_dt.timezone.utc)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_staging(out_path)
+    remove_stale_staging(out_path)
     staging = out_path.parent / f".{out_path.name}.staging-{os.getpid()}"
     if staging.exists():
         shutil.rmtree(staging)
@@ -280,7 +281,7 @@ def run(
     # SIGTERM (a `kill`, a scheduler's stop) ends the run like Ctrl-C: no staging folder is left
     # behind and no worker keeps running (SIGINT reaches the workers by itself; SIGTERM does not).
     in_main = threading.current_thread() is threading.main_thread()
-    old_term = signal.signal(signal.SIGTERM, _raise_interrupt) if in_main else None
+    old_term = signal.signal(signal.SIGTERM, raise_interrupt) if in_main else None
     try:
         if jobs == 1:
             for ids, sd in tasks:
@@ -290,7 +291,7 @@ def run(
         else:
             others = set(multiprocessing.active_children())
             pool = ProcessPoolExecutor(
-                jobs, mp_context=get_context("spawn"), initializer=_follow_parent, initargs=(os.getpid(),)
+                jobs, mp_context=get_context("spawn"), initializer=follow_parent, initargs=(os.getpid(),)
             )
             pending: set[Future[list[dict[str, Any]]]] = {
                 pool.submit(run_bundle, ids, profile, sd, device, str(seed_dir(sd)), timeout, threads)
@@ -335,42 +336,6 @@ def run(
     doc["out"] = str(out_path)
     say(f"report: {out_path / 'report.html'}; book: {out_path / 'book' / 'index.html'}")
     return doc
-
-
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(f"stopped by signal {signum}")
-
-
-def _follow_parent(parent: int) -> None:
-    """A pool worker's initializer: exit when the run that started it is gone (a ``kill -9`` of
-    ``deltalab run`` would otherwise leave its workers computing, orphaned)."""
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(1)
-
-    threading.Thread(target=watch, daemon=True, name="follow-parent").start()
-
-
-def _remove_stale_staging(out_path: Path) -> None:
-    """Remove the staging folders of runs into ``out_path`` whose process is gone (killed with
-    ``kill -9``, so nothing cleaned up); only folders carrying the run marker are touched."""
-    for old in out_path.parent.glob(f".{out_path.name}.staging-*"):
-        pid = old.name.rsplit("-", 1)[-1]
-        if not pid.isdigit() or not (old / RUN_MARKER).exists() or _alive(int(pid)):
-            continue
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _bundles(specs: list[ExperimentSpec]) -> list[list[str]]:
