@@ -305,7 +305,8 @@ def train_self_play(
         n_mine, n_theirs = np.where(passes, theirs, banked), np.where(passes, banked, theirs)
         n_turn = np.where(passes | won, 0, turn + roll)
         n_player = np.where(passes, 1 - player, player)
-        v_next, _ = fixed_view(n_mine, n_theirs, n_turn, n_player)
+        v_next = net(_mover_features(game, n_mine, n_theirs, n_turn))  # no gradient needed here
+        v_next = np.where(n_player == 0, v_next, 1.0 - v_next)
         delta = np.where(won, (player == 0).astype(np.float64), v_next) - v
         lr = cfg.alpha * (1.0 - step / cfg.steps)
         for p, e, gr in zip(net.params, traces, grads):
