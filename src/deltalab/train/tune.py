@@ -13,7 +13,8 @@ explores the important direction far better.
 A search space is a dict ``name → Uniform(low, high, log=...) | Choice(values)``.
 :func:`tune` takes any ``objective(params) -> score`` (higher is better); :func:`cross_val_score`
 turns a ``fit_score(params, train, val) -> score`` into that objective with k folds from
-scikit-learn's ``KFold`` / ``StratifiedKFold``.
+scikit-learn's ``KFold`` / ``StratifiedKFold``; :func:`cross_val_scores` does the same for a
+``fit_score_many`` that fits many trials at once, and :meth:`TuneResult.from_scores` collects them.
 
 Departures: grid levels sit at cell centres rather than on the range ends, which is the fairer
 grid (end points of a log range are rarely good values).
@@ -118,6 +119,14 @@ class TuneResult:
         """Running maximum of the score, trial by trial."""
         return np.maximum.accumulate([s for _, s in self.trials]).tolist()
 
+    @classmethod
+    def from_scores(cls, points: Sequence[dict[str, Any]], scores: Sequence[float]) -> TuneResult:
+        """The result of trials scored elsewhere (e.g. all at once by :func:`cross_val_scores`);
+        a non-finite score counts as -inf, as in :func:`tune`."""
+        if len(points) != len(scores):
+            raise ValueError(f"got {len(points)} points but {len(scores)} scores")
+        return cls([(p, float(s) if math.isfinite(s) else -math.inf) for p, s in zip(points, scores)])
+
 
 def tune(
     objective: Callable[[dict[str, Any]], float],
@@ -168,5 +177,26 @@ def cross_val_score(
     def objective(params: dict[str, Any]) -> float:
         scores: Sequence[float] = [fit_score(params, (x[tr], y[tr]), (x[va], y[va])) for tr, va in folds]
         return float(np.mean(scores))
+
+    return objective
+
+
+def cross_val_scores(
+    fit_score_many: Callable[[Sequence[dict[str, Any]], Data, Data], Sequence[float]],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    n_splits: int = 3,
+    seed: int = 0,
+    stratify: bool = True,
+) -> Callable[[Sequence[dict[str, Any]]], list[float]]:
+    """:func:`cross_val_score` for a ``fit_score_many(points, train, val) -> scores`` that fits all
+    trials at once (e.g. as stacked models): the objective ``points -> [mean over k folds]``."""
+    folds = kfold_indices(y, n_splits, seed, stratify)
+
+    def objective(points: Sequence[dict[str, Any]]) -> list[float]:
+        per_fold = [fit_score_many(points, (x[tr], y[tr]), (x[va], y[va])) for tr, va in folds]
+        if any(len(s) != len(points) for s in per_fold):
+            raise ValueError(f"fit_score_many must return one score per point ({len(points)})")
+        return [float(v) for v in np.mean(np.asarray(per_fold, dtype=float), axis=0)]
 
     return objective

@@ -1,0 +1,67 @@
+"""Speedups of random-search, lottery-ticket and resnet-depth: the batched code computes what the
+one-at-a-time code did."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from deltalab.experiments.random_search import SPACE, accuracies, fit_softmax_many
+from deltalab.train.tune import TuneResult, Uniform, cross_val_score, cross_val_scores, random_points
+
+
+def _fit_softmax_one(p, x, y, steps, seed):
+    """The former one-trial loop of random-search (reference)."""
+    g = torch.Generator().manual_seed(seed)
+    xa = torch.cat([x, torch.ones(len(x), 1)], 1)
+    ls = p["label_smoothing"]
+    target = F.one_hot(y, 10).float() * (1 - ls) + ls / 10
+    decay = torch.ones(xa.shape[1], 1)
+    decay[-1] = 0
+    w = p["init_std"] * torch.randn(xa.shape[1], 10, generator=g)
+    for _ in range(steps):
+        grad = xa.T @ (torch.softmax(xa @ w, dim=1) - target) / len(x) + p["weight_decay"] * decay * w
+        w = w - p["lr"] * grad
+        if not torch.isfinite(w).all():
+            break
+    return w
+
+
+def test_stacked_softmax_fits_match_one_at_a_time():
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(120, 6, generator=g), torch.randint(0, 10, (120,), generator=g)
+    points = [dict(p, lr=min(p["lr"], 1.0)) for p in random_points(SPACE, 6, seed=1)]
+    points.append(dict(points[0], lr=math.inf))  # diverges at once
+    w, dead = fit_softmax_many(points, (x, y), 15, seed=3)
+    assert w.shape == (7, 7, 10) and dead.tolist() == [False] * 6 + [True]
+    for i, p in enumerate(points[:-1]):
+        torch.testing.assert_close(w[i], _fit_softmax_one(p, x, y, 15, 3), rtol=1e-4, atol=1e-5)
+    acc = accuracies(w, dead, (x, y))
+    assert acc[-1] == 0.0
+    ref = [
+        (torch.cat([x, torch.ones(len(x), 1)], 1) @ w[i]).argmax(1).eq(y).float().mean().item()
+        for i in range(6)
+    ]
+    assert acc[:-1] == pytest.approx(ref)
+
+
+def test_cross_val_scores_matches_cross_val_score():
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(60, 3, generator=g), torch.arange(60) % 3
+    space = {"a": Uniform(0.0, 1.0)}
+    pts = random_points(space, 5, seed=0)
+
+    def fit_score(p, tr, va):
+        return p["a"] * tr[0].sum().item() + va[0].mean().item()
+
+    one = cross_val_score(fit_score, x, y, n_splits=3, seed=4)
+    many = cross_val_scores(lambda ps, tr, va: [fit_score(p, tr, va) for p in ps], x, y, n_splits=3, seed=4)
+    assert many(pts) == pytest.approx([one(p) for p in pts])
+
+
+def test_from_scores_treats_nonfinite_as_minus_inf():
+    res = TuneResult.from_scores([{"a": 1}, {"a": 2}, {"a": 3}], [0.5, math.nan, 0.7])
+    assert res.trials[1][1] == -math.inf and res.best_params == {"a": 3}
+    with pytest.raises(ValueError):
+        TuneResult.from_scores([{"a": 1}], [])
