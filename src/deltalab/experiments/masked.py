@@ -18,6 +18,10 @@ from deltalab.models.ssl.encoders import PatchTransformer
 from deltalab.models.ssl.jepa import JEPA, JEPAConfig, momentum_at, train_jepa
 from deltalab.models.ssl.mae import MAEConfig, random_keep, train_mae
 
+# Every probe fits on one BLAS thread: the runs are pinned to one thread, and OpenBLAS's default of one
+# thread per core spins on a busy machine (each fit ~10x dearer in CPU seconds; same accuracies).
+BLAS = 1
+
 
 @experiment(
     chapter="S",
@@ -40,8 +44,8 @@ def mae(ctx: Context):
     encoder = PatchTransformer().to(ctx.device)
     random_encoder = copy.deepcopy(encoder)
     metrics = {
-        "probe_random": probe(random_encoder.features, d, ctx.seed),
-        "probe_pixels": probe(lambda v: v.flatten(1), d, ctx.seed),
+        "probe_random": probe(random_encoder.features, d, ctx.seed, blas_threads=BLAS),
+        "probe_pixels": probe(lambda v: v.flatten(1), d, ctx.seed, blas_threads=BLAS),
     }
     curve: list[list[float]] = []
     model, losses = train_mae(
@@ -49,12 +53,12 @@ def mae(ctx: Context):
         d.x_train,
         cfg,
         seed=ctx.seed,
-        on_step=probe_every(max(cfg.steps // 4, 1), encoder.features, d, ctx.seed, curve),
+        on_step=probe_every(max(cfg.steps // 4, 1), encoder.features, d, ctx.seed, curve, blas_threads=BLAS),
     )
     ctx.series("mae_loss", losses)
     ctx.series("probe_curve", curve)
     encoder.eval()
-    metrics["probe_mae"] = probe(encoder.features, d, ctx.seed)
+    metrics["probe_mae"] = probe(encoder.features, d, ctx.seed, blas_threads=BLAS)
     metrics["gain_over_random_points"] = 100 * (metrics["probe_mae"] - metrics["probe_random"])
     metrics["gain_over_pixels_points"] = 100 * (metrics["probe_mae"] - metrics["probe_pixels"])
     x = d.x_test[:10]
@@ -156,7 +160,7 @@ def jepa(ctx: Context):
     torch.manual_seed(ctx.seed)
     encoder = PatchTransformer().to(ctx.device)
     random_encoder = copy.deepcopy(encoder)
-    metrics = {"probe_random": probe(random_encoder.features, d, ctx.seed)}
+    metrics = {"probe_random": probe(random_encoder.features, d, ctx.seed, blas_threads=BLAS)}
     with torch.no_grad():
         std0 = embedding_std(random_encoder.features(d.x_train))
         tok0 = embedding_std(random_encoder(d.x_train).flatten(0, 1))
@@ -171,7 +175,7 @@ def jepa(ctx: Context):
                     [step + 1, float(embedding_std(model.target.features(d.x_train)).mean() / std0.mean())]
                 )
         if (step + 1) % probe_every_k == 0:
-            curve.append([step + 1, probe(model.target.features, d, ctx.seed, draws=2)])
+            curve.append([step + 1, probe(model.target.features, d, ctx.seed, draws=2, blas_threads=BLAS)])
             model.target.train()
 
     model, losses = train_jepa(encoder, d.x_train, cfg, seed=ctx.seed, on_step=on_step)
@@ -183,8 +187,8 @@ def jepa(ctx: Context):
         [momentum_at(k, cfg.steps, cfg.momentum, cfg.final_momentum) for k in range(cfg.steps)],
     )
     target = model.target.eval()
-    metrics["probe_jepa_target"] = probe(target.features, d, ctx.seed)
-    metrics["probe_jepa_context"] = probe(encoder.eval().features, d, ctx.seed)
+    metrics["probe_jepa_target"] = probe(target.features, d, ctx.seed, blas_threads=BLAS)
+    metrics["probe_jepa_context"] = probe(encoder.eval().features, d, ctx.seed, blas_threads=BLAS)
     metrics["gain_over_random_points"] = 100 * (metrics["probe_jepa_target"] - metrics["probe_random"])
     with torch.no_grad():
         std1 = embedding_std(target.features(d.x_train))
