@@ -171,7 +171,9 @@ class S4DLayer(nn.Module):
 
     u (B, H, L) -> y (B, H, L):  y = W · GELU(K * u + D u) + b,  K_h from
     Ā = exp(Δ_h A_h), B̄ = (Ā − 1)/A_h · B_h,  K_{h,0} = 0 (D is applied apart), K_{h,j} = 2 Re(C_h Ā^{j-1} B̄).
-    ``forward(u, mode="scan")`` runs the same layer as a recurrence (slow; the reference).
+    ``forward(u, mode="scan")`` runs the same layer as a recurrence (slow; the reference);
+    ``mode="last"`` returns only the last step, (B, H, 1), as a dot product with the kernel (for a
+    readout that needs no other step: O(H·L) instead of an FFT convolution of every step).
     """
 
     def __init__(self, embed_dim: int, d_state: int = 32, dt_min: float = 1e-4, dt_max: float = 1e-1) -> None:
@@ -225,9 +227,13 @@ class S4DLayer(nn.Module):
             y = fft_conv(u, self.kernel(u.shape[-1]))
         elif mode == "scan":
             y = self._scan(u)
+        elif mode == "last":
+            # y_{L-1} = Σ_i K_{L-1-i} u_i: one dot product per channel instead of L outputs by FFT
+            y = torch.einsum("bhl,hl->bh", u, self.kernel(u.shape[-1]).flip(-1)).unsqueeze(-1)  # (B, H, 1)
+            u = u[:, :, -1:]
         else:
-            raise ValueError(f"mode must be 'fft' or 'scan', got {mode!r}")
-        y = F.gelu(y + self.D.unsqueeze(-1) * u)  # (B, H, L)
+            raise ValueError(f"mode must be 'fft', 'scan' or 'last', got {mode!r}")
+        y = F.gelu(y + self.D.unsqueeze(-1) * u)  # (B, H, L), or (B, H, 1) for mode="last"
         return self.out(y.transpose(1, 2)).transpose(1, 2)
 
     def _scan(self, u: torch.Tensor) -> torch.Tensor:
@@ -258,9 +264,16 @@ class S4DModel(nn.Module):
         self.norms = nn.ModuleList(nn.LayerNorm(embed_dim) for _ in range(num_layers))
         self.head = nn.Linear(embed_dim, out_features)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mode: str = "fft") -> torch.Tensor:
+        """``mode`` "fft" or "scan" runs every layer so; "last" runs the last layer at the last step
+        only (the readout reads nothing else, so the output is the same, to rounding)."""
         check_shape(x, "x", ("B", "L", self.encoder[0].in_features))
+        if mode not in ("fft", "scan", "last"):
+            raise ValueError(f"mode must be 'fft', 'scan' or 'last', got {mode!r}")
         h = self.encoder(x).transpose(1, 2)  # (B, H, L)
-        for layer, norm in zip(self.layers, self.norms):
-            h = h + layer(norm(h.transpose(1, 2)).transpose(1, 2))
+        for i, (layer, norm) in enumerate(zip(self.layers, self.norms)):
+            if mode == "last" and i == len(self.layers) - 1:
+                h = h[:, :, -1:] + layer(norm(h.transpose(1, 2)).transpose(1, 2), mode="last")  # (B, H, 1)
+            else:
+                h = h + layer(norm(h.transpose(1, 2)).transpose(1, 2), mode="fft" if mode == "last" else mode)
         return self.head(h[:, :, -1])  # (B, out)
