@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
+from deltalab import argtypes
 from deltalab.lab.experiment import CHAPTERS, PROFILES
 from deltalab.train.config import TrainConfig
 
@@ -31,43 +31,25 @@ def _chapter(value: str) -> str:
     return v
 
 
-def _whole(lo: int, hi: int | None = None) -> Callable[[str], int]:
-    """An argparse type: a whole number in lo..hi."""
-
-    def parse(value: str) -> int:
-        try:
-            v = int(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
-        if v < lo or (hi is not None and v > hi):
-            where = f">= {lo}" if hi is None else f"in {lo}..{hi}"
-            raise argparse.ArgumentTypeError(f"expected a number {where}, got {v}")
-        return v
-
-    return parse
-
-
-_positive_int = _whole(1)
 MAX_GENERATE = 1024
 """samples one `generate` draws at most (100000 8x8 samples through the U-Net took 2.4 GB)"""
-_seed = _whole(0, 2**32 - 1)
-
-
-def _finite_float(value: str) -> float:
-    try:
-        v = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
-    if not math.isfinite(v):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {value!r}")
-    return v
-
-
-def _positive_float(value: str) -> float:
-    v = _finite_float(value)
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {value!r}")
-    return v
+# TrainConfig fields that `deltalab train` exposes (help and defaults come from the dataclass).
+TRAIN_FLAGS = (
+    "epochs",
+    "max_steps",
+    "batch_size",
+    "lr",
+    "optimizer",
+    "weight_decay",
+    "grad_clip",
+    "eval_every",
+    "patience",
+    "checkpoint",
+    "checkpoint_every",
+    "log",
+    "seed",
+    "device",
+)
 
 
 def _emit(doc: Any) -> None:
@@ -169,25 +151,6 @@ def cmd_book(args: argparse.Namespace) -> int:
     return 0
 
 
-# TrainConfig fields that `deltalab train` exposes (help and defaults come from the dataclass).
-TRAIN_FLAGS = (
-    "epochs",
-    "max_steps",
-    "batch_size",
-    "lr",
-    "optimizer",
-    "weight_decay",
-    "grad_clip",
-    "eval_every",
-    "patience",
-    "checkpoint",
-    "checkpoint_every",
-    "log",
-    "seed",
-    "device",
-)
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     from deltalab.train.api import train
 
@@ -209,25 +172,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_config_flags(parser: argparse.ArgumentParser, cls: type, names: Sequence[str]) -> None:
-    """One flag per config field: its type, its default and its docstring line as the help."""
-    from deltalab.train.config import config_fields
-
-    spec = config_fields(cls)
-    for name in names:
-        ann, default, doc = spec[name]
-        base = ann.replace(" | None", "")
-        kind = {"int": _whole(0), "float": _finite_float, "str": str}[base]
-        if name in ("epochs", "batch_size", "max_steps", "patience"):
-            kind = _positive_int
-        if name == "seed":
-            kind = _seed
-        shown = "none" if default is None else default
-        parser.add_argument(
-            "--" + name.replace("_", "-"), type=kind, default=default, help=f"{doc} (default: {shown})"
-        )
-
-
 def cmd_bench(args: argparse.Namespace) -> int:
     from deltalab.bench import run_benchmarks
     from deltalab.files import atomic_write_text, check_output_file
@@ -246,21 +190,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         _emit(rows)
     else:
         for r in results:
-            if r.skipped is not None:
-                print(f"{r.name:26s} skipped: {r.skipped}")
-                continue
-            goal = ""
-            if r.goal is not None or r.checks:
-                target = "" if r.goal is None else f" {'<=' if r.better == 'lower' else '>='} {r.goal:g}"
-                goal = f"  goal{target}: " + ("met" if r.meets_goal else "NOT met")
-            base = "-" if r.baseline is None else f"{r.baseline:.4g}"
-            spread = ""
-            if "per_seed" in r.extra:
-                spread = (
-                    f" median of seeds {r.extra['seeds'][0]}..{r.extra['seeds'][-1]},"
-                    f" range {r.extra['candidate_min']:.4g}..{r.extra['candidate_max']:.4g}"
-                )
-            print(f"{r.name:26s} ratio {r.ratio:8.4g}  ({r.candidate:.4g} vs {base} {r.unit}{spread}){goal}")
+            print(r.summary())
         met = sum(r.meets_goal is True for r in results)
         with_goal = sum(r.meets_goal is not None for r in results)
         skip = f", {len(skipped)} skipped" if skipped else ""
@@ -281,13 +211,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
     out = save_grid(images, args.out)
     print(out)
     return 0
-
-
-def _guidance(value: str) -> float:
-    v = _finite_float(value)
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value!r}")
-    return v
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -326,10 +249,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--profile", choices=["quick", "full"], default="quick", help="quick (<= 60 s each) or full"
     )
-    r.add_argument("--seed", type=_seed, default=0, help="first seed of data, init and order (default 0)")
+    r.add_argument(
+        "--seed", type=argtypes.seed, default=0, help="first seed of data, init and order (default 0)"
+    )
     r.add_argument(
         "--seeds",
-        type=_positive_int,
+        type=argtypes.positive_int,
         default=3,
         help="run each claim at this many seeds from --seed; a claim passes when every seed passes (default 3)",
     )
@@ -341,19 +266,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument(
         "--jobs",
-        type=_positive_int,
+        type=argtypes.positive_int,
         default=os.cpu_count() or 1,
         help="processes that share the (claim, seed) runs (default: the number of cores, %(default)s here)",
     )
     r.add_argument(
         "--threads",
-        type=_positive_int,
+        type=argtypes.positive_int,
         default=1,
         help="torch intra-op threads per seed-run (default 1: same numbers on every machine)",
     )
     r.add_argument(
         "--timeout",
-        type=_positive_float,
+        type=argtypes.positive_float,
         default=300.0,
         help="limit for one seed of one claim, in seconds; past it that seed is an error (default 300)",
     )
@@ -387,7 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a registered model on a registered data set")
     t.add_argument("--model", default="mlp", help="model name; `deltalab list --models` (default: mlp)")
     t.add_argument("--data", default="digits", help="data set name; `deltalab list --data` (default: digits)")
-    _add_config_flags(t, TrainConfig, TRAIN_FLAGS)
+    argtypes.add_config_flags(t, TrainConfig, TRAIN_FLAGS)
     t.add_argument(
         "--resume", action="store_true", help="continue exactly from --checkpoint (which must exist)"
     )
@@ -416,17 +341,19 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("prompt", help='e.g. "a photo of the digit seven"')
     gen.add_argument(
         "--n",
-        type=_whole(1, MAX_GENERATE),
+        type=argtypes.whole(1, MAX_GENERATE),
         default=16,
         help=f"number of samples, 1..{MAX_GENERATE} (default: 16)",
     )
     gen.add_argument(
         "--guidance",
-        type=_guidance,
+        type=argtypes.non_negative_float,
         default=3.0,
         help="classifier-free guidance scale w >= 0 (1: plain conditioning, 0: ignore the prompt; default: 3)",
     )
-    gen.add_argument("--seed", type=_seed, default=0, help="seed of the model and the samples (default: 0)")
+    gen.add_argument(
+        "--seed", type=argtypes.seed, default=0, help="seed of the model and the samples (default: 0)"
+    )
     gen.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     gen.add_argument(
         "--out", default="generated.png", help="PNG grid to write, atomically (default: generated.png)"

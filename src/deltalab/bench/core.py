@@ -87,6 +87,23 @@ class BenchResult:
             out += [k for k, ok in self.checks.items() if not ok]
         return out
 
+    def summary(self) -> str:
+        """One line for a terminal: the ratio, the two medians, the spread over seeds, the goal."""
+        if self.skipped is not None:
+            return f"{self.name:26s} skipped: {self.skipped}"
+        goal = ""
+        if self.goal is not None or self.checks:
+            target = "" if self.goal is None else f" {'<=' if self.better == 'lower' else '>='} {self.goal:g}"
+            goal = f"  goal{target}: " + ("met" if self.meets_goal else "NOT met")
+        base = "-" if self.baseline is None else f"{self.baseline:.4g}"
+        spread = ""
+        if "per_seed" in self.extra:
+            spread = (
+                f" median of seeds {self.extra['seeds'][0]}..{self.extra['seeds'][-1]},"
+                f" range {self.extra['candidate_min']:.4g}..{self.extra['candidate_max']:.4g}"
+            )
+        return f"{self.name:26s} ratio {self.ratio:8.4g}  ({self.candidate:.4g} vs {base} {self.unit}{spread}){goal}"
+
     @classmethod
     def skip(cls, name: str, why: str) -> BenchResult:
         """A benchmark that could not run here (e.g. an optional peer library is missing)."""
