@@ -65,3 +65,34 @@ def test_from_scores_treats_nonfinite_as_minus_inf():
     assert res.trials[1][1] == -math.inf and res.best_params == {"a": 3}
     with pytest.raises(ValueError):
         TuneResult.from_scores([{"a": 1}], [])
+
+
+def test_trainer_resumed_after_max_steps_matches_one_run():
+    """resnet-depth's halving stops every rate at ``max_steps`` and lets the finalists continue."""
+    import dataclasses
+
+    from torch import nn
+
+    from deltalab.train import TrainConfig, Trainer
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(100, 5, generator=g), torch.randint(0, 3, (100,), generator=g)
+
+    def trainer(max_steps):
+        torch.manual_seed(1)
+        model = nn.Sequential(nn.Linear(5, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
+        opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+        cfg = TrainConfig(epochs=3, batch_size=16, seed=2, eval_every=5, max_steps=max_steps)
+        return Trainer(
+            model, cfg, optimizer=opt, scheduler=torch.optim.lr_scheduler.CosineAnnealingLR(opt, 21)
+        )
+
+    whole, split = trainer(None), trainer(10)
+    whole.fit((x, y))
+    split.fit((x, y))
+    assert split.step == 10
+    split.config = dataclasses.replace(split.config, max_steps=None)
+    split.fit((x, y))
+    assert split.history == whole.history and split.step == whole.step == 21
+    for a, b in zip(whole.model.state_dict().values(), split.model.state_dict().values()):
+        assert torch.equal(a, b)
