@@ -32,6 +32,8 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from threadpoolctl import threadpool_limits
+
 from deltalab.lab.aggregate import aggregate, verdict_label
 from deltalab.lab.book import write_run_book
 from deltalab.lab.experiment import CHAPTERS, EXPERIMENTS, PROFILES, Context, ExperimentSpec
@@ -95,6 +97,8 @@ def run_one(
 
     torch's intra-op thread count is pinned to ``threads`` for the claim and restored afterwards:
     float results (and so marginal verdicts) depend on it, and no claim may change it for the next.
+    So are the threads of the BLAS libraries NumPy, SciPy and scikit-learn call (OpenBLAS starts one
+    per core: in a run of ``--jobs`` processes they competed with the other jobs and spun).
     """
     import torch
 
@@ -120,7 +124,8 @@ def run_one(
         if use_alarm:
             signal.setitimer(signal.ITIMER_REAL, timeout)
         seed_everything(seed)
-        res = spec.fn(ctx)
+        with threadpool_limits(limits=threads, user_api="blas"):
+            res = spec.fn(ctx)
         if use_alarm:
             signal.setitimer(signal.ITIMER_REAL, 0)
         record.update(
