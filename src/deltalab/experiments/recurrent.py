@@ -19,6 +19,7 @@ from deltalab.lab import Bar, Context, experiment
 from deltalab.lab.plot import plt
 from deltalab.nn.lstm import LSTM, set_forget_bias
 from deltalab.nn.recurrent import ElmanRNN, JordanRNN, TimeDelayNet
+from deltalab.optim.stacked import adam_step_stacked_
 from deltalab.train.bptt import bptt_step
 
 
@@ -255,34 +256,6 @@ def _rnn_grid_forward(p: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tens
     return torch.baddbmm(p["head.bias"][:, None], h, p["head.weight"].mT).squeeze(-1)  # (G, B)
 
 
-def _clip_adam_grid_step_(
-    p: dict[str, torch.Tensor],
-    state: dict[str, tuple[torch.Tensor, torch.Tensor]],
-    lrs: torch.Tensor,
-    step: int,
-    max_norm: float = 1.0,
-    betas: tuple[float, float] = (0.9, 0.999),
-    eps: float = 1e-8,
-) -> None:
-    """Per copy g: ``clip_grad_norm_(copy g's params, max_norm)`` then ``torch.optim.Adam(lr=lrs[g])``.
-
-    ``p`` holds (G, ...) leaves with ``.grad``; ``state`` their Adam moments; ``step`` counts from 1.
-    """
-    b1, b2 = betas
-    with torch.no_grad():
-        norm = torch.stack([v.grad.pow(2).flatten(1).sum(1) for v in p.values()]).sum(0).sqrt()  # (G,)
-        coef = (max_norm / (norm + 1e-6)).clamp(max=1.0)  # clip_grad_norm_'s factor
-        step_size = lrs / (1 - b1**step)
-        for name, v in p.items():
-            shape = (-1,) + (1,) * (v.dim() - 1)
-            g = v.grad.mul_(coef.view(shape))
-            m, s = state.setdefault(name, (torch.zeros_like(v), torch.zeros_like(v)))
-            m.lerp_(g, 1 - b1)
-            s.mul_(b2).addcmul_(g, g, value=1 - b2)
-            denom = (s.sqrt() / math.sqrt(1 - b2**step)).add_(eps)
-            v.sub_(m / denom * step_size.view(shape))
-
-
 def train_adding_rnn_grid(
     hidden: int,
     lrs: list[float],
@@ -309,7 +282,7 @@ def train_adding_rnn_grid(
         for v in p.values():
             v.grad = None
         loss.backward()
-        _clip_adam_grid_step_(p, state, lr_t, s + 1)
+        adam_step_stacked_(p, {k: v.grad for k, v in p.items()}, state, lr_t, s + 1, max_norm=1.0)
         if (s + 1) % 50 == 0:
             with torch.no_grad():
                 for c, v in zip(curves, (_rnn_grid_forward(p, xv) - yv).pow(2).mean(1).tolist()):
