@@ -76,3 +76,16 @@ def test_few_labels_draw_only_from_the_pool():
     pool = torch.arange(60) < 30
     idx = few_labels(y, (7, 8, 9), 2, seed=0, pool=pool)
     assert pool[idx].all() and sorted(y[idx].tolist()) == [7, 7, 8, 8, 9, 9]
+
+
+def test_conv1d_forward_stacked_is_vmap_of_the_module():
+    """The channels-last im2col forward of M stacked nets == vmap over functional_call of the module."""
+    from torch.func import functional_call, stack_module_state, vmap
+
+    torch.manual_seed(0)
+    nets = [Conv1dNet(37, 4, channels=6) for _ in range(3)]
+    params, _ = stack_module_state(nets)
+    x = torch.randn(3, 5, 37)
+    ref = vmap(lambda p, xb: functional_call(nets[0], p, (xb,)))(params, x)
+    torch.testing.assert_close(nets[0].forward_stacked(params, x), ref, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(nets[1].forward_stacked(params, x)[1], nets[1](x[1]), atol=1e-6, rtol=1e-5)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from deltalab.models.mlp import MLP
@@ -57,6 +58,31 @@ class Conv1dNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.reshape(len(x), 1, -1)  # (B, 1, T)
         return self.head(self.features(x).flatten(1))  # (B, C, T/8) -> (B, classes)
+
+    def forward_stacked(self, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        """M nets of this shape at once: ``params`` stacked by ``torch.func.stack_module_state``
+        (each (M, *shape)), net m on its own inputs ``x[m]``: (M, B, T) -> (M, B, classes).
+
+        The same function as ``vmap(functional_call(self, ...))``, computed channels-last as
+        im2col + one batched matmul per layer (~25% less CPU time than vmap's grouped convolutions
+        for grids of small nets; equal to float rounding).
+        """
+        m, b = x.shape[:2]
+        h = x.reshape(m, b, -1, 1)  # (M, B, T, C=1)
+        for i, mod in enumerate(self.features):
+            if isinstance(mod, nn.ReLU):
+                h = torch.relu(h)
+                continue
+            k, stride, pad = mod.kernel_size[0], mod.stride[0], mod.padding[0]
+            w, bias = params[f"features.{i}.weight"], params[f"features.{i}.bias"]  # (M, O, C, k), (M, O)
+            cols = F.pad(h, (0, 0, pad, pad)).unfold(2, k, stride)  # (M, B, L', C, k)
+            t_out = cols.shape[2]
+            h = torch.baddbmm(bias[:, None], cols.reshape(m, b * t_out, -1), w.flatten(2).transpose(1, 2))
+            h = h.view(m, b, t_out, -1)  # (M, B, L', O)
+        c = h.shape[-1]
+        # the head reads (C, L') flattened; here the features are (L', C): permute its weight instead
+        w_head = params["head.weight"].unflatten(2, (c, -1)).transpose(2, 3).flatten(2)
+        return torch.baddbmm(params["head.bias"][:, None], h.flatten(2), w_head.transpose(1, 2))
 
 
 class GRUClassifier(nn.Module):
