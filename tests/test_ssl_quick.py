@@ -26,3 +26,16 @@ def test_linear_probe_rejects_a_bad_thread_count():
     a, y = _blobs(20, 0)
     with pytest.raises(ValueError, match="blas_threads"):
         linear_probe(a, y, a, y, blas_threads=0)
+
+
+def test_mae_fused_adamw_matches_the_plain_update():
+    from deltalab.models.ssl.encoders import PatchTransformer
+    from deltalab.models.ssl.mae import MAEConfig, train_mae
+
+    x = torch.rand(64, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    runs = []
+    for fused in (False, True):
+        torch.manual_seed(0)
+        _, losses = train_mae(PatchTransformer(), x, MAEConfig(steps=5, batch_size=16, fused=fused))
+        runs.append(losses)
+    assert runs[0] == pytest.approx(runs[1], rel=1e-4)
