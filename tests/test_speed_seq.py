@@ -1,8 +1,8 @@
-"""The speed-ups behind the ssm claim equal the computations they replace.
+"""The speed-ups behind the ssm, transformer and rope claims.
 
 S4D's last-step mode equals the FFT layer read at its last step; the grid's RNNs run as one
 block-diagonal RNN equal each RNN alone; ``clip_per_group`` trains models side by side exactly as
-one optimizer each would.
+one optimizer each would; train_tokens stops once its training loss has converged.
 """
 
 from __future__ import annotations
@@ -72,3 +72,20 @@ def test_clip_per_group_trains_like_separate_optimizers() -> None:
         ref = together[0] if lr == 0.1 else together[1]
         for p, r in zip(m.parameters(), ref.parameters()):
             torch.testing.assert_close(p, r, atol=1e-6, rtol=0)
+
+
+def test_train_tokens_stops_once_converged() -> None:
+    from deltalab.data import seq
+    from deltalab.experiments.transformer import lm_task, train_tokens
+    from deltalab.models.transformer import SequenceTransformer, TransformerConfig
+
+    def model() -> SequenceTransformer:
+        torch.manual_seed(0)
+        return SequenceTransformer(
+            TransformerConfig(vocab_size=5, max_len=8, embed_dim=8, num_heads=2, causal=True)
+        )
+
+    task = lm_task(seq.reversal, 4, 4)
+    assert len(train_tokens(model(), task, 30, batch_size=4)) == 30
+    assert len(train_tokens(model(), task, 30, batch_size=4, stop_below=100.0)) == 20  # a 20-step mean
+    assert len(train_tokens(model(), task, 30, batch_size=4, stop_below=1e-9)) == 30
