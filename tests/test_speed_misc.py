@@ -96,3 +96,29 @@ def test_trainer_resumed_after_max_steps_matches_one_run():
     assert split.history == whole.history and split.step == whole.step == 21
     for a, b in zip(whole.model.state_dict().values(), split.model.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_early_stopped_fit_scores_kept_weights_and_leaves_fresh_pruned_weights():
+    """lottery-ticket keeps the weights of the lowest validation loss and scores them on the test
+    set once, at the end; the model is left at its last step with its pruned layers' ``weight``
+    recomputed from the restored ``weight_orig`` (magnitude pruning reads it)."""
+    from deltalab.eval.metrics import accuracy
+    from deltalab.experiments.pruning import adam_steps, fit_early_stopped, mlp
+    from deltalab.prune.magnitude import prune_layerwise
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(300, 40, generator=g), torch.randint(0, 10, (300,), generator=g)
+    train, val, test = (x[:200], y[:200]), (x[200:250], y[200:250]), (x[250:], y[250:])
+
+    def pruned():
+        return prune_layerwise(mlp(40, 32, 1, 0), 0.5)
+
+    model = pruned()
+    acc, step = fit_early_stopped(model, train, val, test, 80, 1e-2, 32, seed=1, every=10)
+    assert 10 <= step < 80  # random labels: the validation loss turns up before the end
+    assert acc == accuracy(adam_steps(pruned(), *train, step, 1e-2, 32, seed=1), *test)
+    last = adam_steps(pruned(), *train, 80, 1e-2, 32, seed=1)
+    for a, b in zip(model.parameters(), last.parameters()):
+        assert torch.equal(a, b)
+    for m in (model[0], model[2]):
+        assert torch.equal(m.weight, m.weight_orig * m.weight_mask)
