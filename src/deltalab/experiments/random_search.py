@@ -91,7 +91,9 @@ def random_search(ctx: Context):
     the selected settings, trained on the whole training split, is reported. All 32 trials of a
     repeat (both searches share its folds) are fitted at once as stacked models, one fold at a
     time (:func:`fit_softmax_many`; the one-at-a-time loop cost ~18 s of CPU per seed for 10
-    repeats). Quick profile: ~5 s single-thread CPU."""
+    repeats). Quick profile: ~5 s single-thread CPU. Full profile (81 trials, 3 grid levels per
+    hyperparameter) at seed 0: +0.18 points (94.92% vs 94.74%), random ahead or tied in 18 of 20
+    repeats; ~30 s."""
     d = load_digits()
     n_trials, repeats, folds, steps = ctx.pick(16, 81), REPEATS, FOLDS, 40
     best_r, best_g, test_r, test_g, curves = [], [], [], [], []
