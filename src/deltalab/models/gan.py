@@ -30,6 +30,7 @@ Shapes: B batch, Z latent, D data dimensions (flattened), K classes or codes.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -163,6 +164,9 @@ class GANConfig:
     r1_every: int = 1
     """apply R1 on every k-th D update only, weighted γ·k (StyleGAN2's lazy regularization,
     arXiv:1912.04958): the double backward is the costliest part of a small GAN's step"""
+    foreach: bool | None = None
+    """Adam's ``foreach`` flag (None: torch's default, the per-tensor loop on CPU; True: one
+    multi-tensor kernel per update, the same arithmetic with less per-tensor overhead)"""
     history: dict[str, list[float]] = field(default_factory=dict)
     """filled by ``train_gan``: per-step d_loss, g_loss, d_real, d_fake"""
 
@@ -175,6 +179,23 @@ class GANConfig:
             raise ValueError(f"r1_every must be >= 1, got {self.r1_every}")
         if self.r1_gamma < 0:
             raise ValueError(f"r1_gamma must be >= 0, got {self.r1_gamma}")
+
+
+@contextmanager
+def frozen(params: list[torch.Tensor]):
+    """Turn off ``requires_grad`` of ``params`` inside the block (restored after).
+
+    The generator's step backpropagates through D but updates G only: D's weight gradients would
+    be computed and then discarded (``discriminator_step`` resets them before D's next update), so
+    skipping them changes no number and saves a third of D's backward in that step.
+    """
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
 
 
 def discriminator_step(
@@ -212,9 +233,10 @@ def train_gan(
     ``ema`` (an ``AveragedModel`` of ``G``, see ``optim.averaging.ema_of``) is updated after every generator step.
     """
     device = next(G.parameters()).device
-    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=cfg.betas)
-    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=cfg.betas)
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=cfg.betas, foreach=cfg.foreach)
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=cfg.betas, foreach=cfg.foreach)
     hist: dict[str, list[float]] = {"d_loss": [], "g_loss": [], "d_real": [], "d_fake": []}
+    d_params = [p for p in D.parameters() if p.requires_grad]
     d_updates = 0
     for _ in range(cfg.steps):
         for _ in range(cfg.d_steps):
@@ -228,9 +250,10 @@ def train_gan(
                 lambda v, y=y: D(v, y), opt_d, x, fake, cfg.r1_gamma * cfg.r1_every if r1 else 0.0
             )
         z = torch.randn(cfg.batch_size, G.latent_dim, generator=generator).to(device)
-        g_loss = generator_loss(D(G(z, y), y))
-        opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
+        with frozen(d_params):  # G's update needs ∇ through D's input, not D's weight gradients
+            g_loss = generator_loss(D(G(z, y), y))
+            opt_g.zero_grad(set_to_none=True)
+            g_loss.backward()
         opt_g.step()
         if ema is not None:
             ema.update_parameters(G)
