@@ -201,15 +201,26 @@ def train_diffusion(
     warmup: int = 0,
     ema: AveragedModel | None = None,
     t_probs: torch.Tensor | None = None,
+    betas: tuple[float, float] = (0.9, 0.999),
+    weight_decay: float = 0.0,
+    fused: bool | None = None,
 ) -> list[float]:
     """Adam on the ε loss with random mini-batches of ``data`` (N, ...); returns the losses.
 
     The lr rises linearly over ``warmup`` steps, then decays to 0 on a cosine; ``ema`` (an
     ``AveragedModel`` of ``model``) is updated after every step; ``t_probs`` (T,) draws t.
+    ``weight_decay`` > 0 makes it AdamW (decoupled decay); ``fused=True`` is torch's one-kernel
+    step (same update, a fraction of the per-step overhead on small models).
     """
     if steps < 1 or not 0 <= warmup < steps:
         raise ValueError(f"need steps >= 1 and 0 <= warmup < steps, got steps={steps}, warmup={warmup}")
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    if weight_decay < 0:
+        raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+    opt = (
+        torch.optim.AdamW(model.parameters(), lr=lr, betas=betas, weight_decay=weight_decay, fused=fused)
+        if weight_decay > 0
+        else torch.optim.Adam(model.parameters(), lr=lr, betas=betas, fused=fused)
+    )
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt,
         lambda i: (
