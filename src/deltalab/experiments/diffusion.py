@@ -24,6 +24,11 @@ DDIM_STEPS = 50
 EMA_DECAY = 0.99  # few hundred steps: a short average (Ho et al. use 0.9999 over 800k steps)
 T_LOGNORMAL = (0.3, 0.8)  # digits: mean, std of log σ_t for drawing t (EDM-style), mixed 20% with uniform
 T_LOGNORMAL_2D = (-1.2, 1.2)  # 2-D (unit-variance data): EDM's own P_mean, P_std — trains the sharp low-σ end
+# quick U-Net optimizer: AdamW with a shorter second-moment memory (β2 0.99: 600 steps leave little
+# time for a 1000-step average to settle) and a light decoupled decay: 62 -> 66% judge-confident in a
+# side run (seeds 0-1; lr 1e-2 / 2e-2 / 3e-2 → 59 / 66 / 64%); full keeps plain Adam (it passes)
+UNET_ADAM_QUICK = {"betas": (0.9, 0.99), "weight_decay": 0.01}
+UNET_ADAM_FULL = {"betas": (0.9, 0.999), "weight_decay": 0.0}
 
 
 def pixel_ddpm(ctx: Context) -> tuple[UNet, NoiseSchedule, list[float]]:
@@ -50,6 +55,8 @@ def pixel_ddpm(ctx: Context) -> tuple[UNet, NoiseSchedule, list[float]]:
             warmup=50,
             ema=ema,
             t_probs=lognormal_t_probs(schedule, *T_LOGNORMAL),
+            fused=True,  # the same update in one kernel (less per-step overhead)
+            **ctx.pick(UNET_ADAM_QUICK, UNET_ADAM_FULL),
         )
         return ema.module.eval(), schedule, losses
 
@@ -97,8 +104,8 @@ def closed_form_vs_iterated(schedule: NoiseSchedule, seed: int, n: int = 4000) -
     expected="fail",
     fails_in=("quick",),
     group="pixel-ddpm",
-    reason="quick budget: 600 U-Net steps (EMA, warm-up + cosine lr, log-normal t) give 52-61% "
-    "judge-confident digits at seeds 0-4 (bar 70%; full, 2000 steps: 81%); no setting tried learned "
+    reason="quick budget: 600 U-Net steps (AdamW β2 0.99, EMA, warm-up + cosine lr, log-normal t) give "
+    "51-64% judge-confident digits at seeds 0-7 (bar 70%; full, 2000 steps: 81%); no setting tried learned "
     "enough faster per CPU-second (see the docstring); the 2-D bar passes (SW 0.74-1.54x the iid floor)",
 )
 def ddpm(ctx: Context):
@@ -116,23 +123,29 @@ def ddpm(ctx: Context):
     (unit test); the make_moons-pairs floor is still reported (``sw_2d_floor_make_moons_pairs``).
 
     Training: Adam with linear warm-up then cosine decay (2-D: lr 1e-2, 3000 steps of 256; digits:
-    lr 2e-2, 600 steps of 64), digits sampled from an EMA of the U-Net weights (decay 0.99), t drawn
+    lr 2e-2, 600 steps of 64; quick digits: AdamW, β2 0.99, weight decay 0.01), digits sampled from an EMA of the U-Net weights (decay 0.99), t drawn
     from a log-normal over σ_t (EDM; mixed 20% with uniform): log σ ~ N(−1.2, 1.2²) for the 2-D data
     (EDM's values; with uniform t the samples sat 2.3× farther from the data manifold than fresh data,
     with it 1.15×), N(0.3, 0.8²) for digits (chosen among 5 settings at 600 steps).
-    Quick measured, seeds 0-4: ᾱ exact to 5e-5, KS p ≥ 0.12; SW/iid floor 1.19 / 0.95 / 1.16 /
-    0.74 / 1.54 (bar 2; against the make_moons-pairs floor 2.15 / 1.76 / 1.92 / 1.81 / 2.86); digits
-    judge-confident 0.565 / 0.585 / 0.523 / 0.608 / 0.518 (bar 0.70), 3.25-3.29 bits: an honest
-    expected failure of the digits bar only.
+    Quick measured, seeds 0-7: ᾱ exact to 5e-5, KS p ≥ 0.12; SW/iid floor 1.19 / 0.95 / 1.16 /
+    0.74 / 1.54 / 1.17 / 0.97 / 1.32 (bar 2; against the make_moons-pairs floor 2.15 / 1.76 / 1.92 /
+    1.81 / 2.86 at seeds 0-4); digits judge-confident 0.598 / 0.615 / 0.513 / 0.640 / 0.545 / 0.610 /
+    0.573 / 0.600 (bar 0.70; plain Adam: 0.565 / 0.585 / 0.523 / 0.608 / 0.518 / 0.555 at seeds 0-5),
+    3.24-3.29 bits: an honest expected failure of the digits bar only, at every seed.
     Settings tried for the U-Net at seed 0 (seed 1 where noted; training CPU-s under load, ~15 s for
     the recipe above; same judge, 400 samples): lr 1e-2 / 2e-2 / 4e-2 → 56 / 62 / 56% (2e-2 inside the
     grid); one 8×8 level of 32 channels (lr 1e-2) 42%; three levels (1, 2, 2) 63% (1.2× cost); base 24,
     emb 64 61% (1.7× cost); scale-shift (AdaGN) time conditioning 57%; batch 128 × 300 steps 36%;
-    batch 32 × 900 (same cost) 63%, × 1200 (1.35× cost) 67%; sampler (seed 1): DDIM η = 0 / 0.5 / 1 →
+    batch 32 × 900 (same cost) 63%, × 1200 (1.35× cost) 67%; (seeds 0-1, fused AdamW) plain Adam
+    62%, β2 0.99 64%, + weight decay 0.01 66% (kept), + lr 3e-2 64%, + lr 1e-2 (no decay) 59%,
+    + zero-initialized residual convs 61% (seed 0), + min-SNR-5 t weighting 49%; base 8 × 1500 steps
+    69% (1.6× cost), × 1000 steps at lr 3e-2 52% (seed 0); batch 32 × 900 with β2 0.99 59%; sampler (seed 1): DDIM η = 0 / 0.5 / 1 →
     50 / 56 / 62%, η = 1 at 100 / 200 steps 64 / 57%. Earlier side runs: 800 steps 69%, 2400 steps of
     an older recipe 71%. Accuracy grows with optimizer steps, not width: the 70% bar needs about
     2000 steps of 64 (full: 81%), 3× the quick budget.
-    Quick: ~15 s per seed on an idle machine (25 s CPU under load).
+    Quick: ~15 s per seed on an idle machine (24-26 s CPU under heavy load, seeds 1-7; ~60% of it the
+    U-Net that latent-diffusion reuses, ~30% the 2-D MLP: 1500 instead of 3000 MLP steps put seed 6
+    at 2.66× the floor, so the 2-D budget stays).
     Full (2000 U-Net steps; MLP 256 wide, 5000 steps of 512), seed 0: every bar passes — SW 0.024 =
     0.91× the iid floor 0.026 (1.63× the make_moons-pairs floor), digits 81% confident, 3.30 bits, 3%
     junk; 532 s wall / 105 s CPU under load — hence ``fails_in=("quick",)``.
@@ -157,6 +170,7 @@ def ddpm(ctx: Context):
         g,
         warmup=200,
         t_probs=lognormal_t_probs(schedule, *T_LOGNORMAL_2D),
+        fused=True,  # the same Adam update in one kernel: less per-step overhead on a small MLP
     )
     xs = schedule.sample_ancestral(den.eval(), (n, 2), ctx.device, g).cpu() * sd + mu
     fresh = sample_toy2d("moons", n, seed=ctx.seed + 77)[0]
