@@ -10,8 +10,9 @@ it in with α rising linearly from 0 to 1:
 As in the paper, the generator normalizes each pixel's feature vector to unit RMS after every
 convolution (pixel norm, x / sqrt(mean_c x² + ε)) and samples come from an EMA of its weights.
 
-Departures: (1) two resolutions only; (2) no minibatch-stddev layer or equalized learning rate
-(the nets are tiny); (3) the non-saturating loss of ``models.gan``, not WGAN-GP.
+Departures: (1) two resolutions only; (2) no equalized learning rate (the nets are tiny) and the
+minibatch-stddev layer only as an option (``ProgressiveDiscriminator(minibatch_std=True)``, one
+group, the whole batch); (3) the non-saturating loss of ``models.gan``, not WGAN-GP.
 
 Shapes: B batch, Z latent, C channels; images (B, 1, 4, 4) at stage 4 and (B, 1, 8, 8) at stage 8.
 """
@@ -26,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
-from deltalab.models.gan import LatentCode, discriminator_step, generator_loss
+from deltalab.models.gan import LatentCode, discriminator_step, frozen, generator_loss
 
 
 class PixelNorm(nn.Module):
@@ -80,16 +81,34 @@ class ProgressiveGenerator(nn.Module):
         return fade(F.interpolate(img4, scale_factor=2, mode="nearest"), img8, alpha)
 
 
-class ProgressiveDiscriminator(nn.Module):
-    """image (B, 1, 4 or 8, 4 or 8) → logit (B,), with the mirrored fade-in."""
+class MinibatchStd(nn.Module):
+    """x (B, C, H, W) → (B, C + 1, H, W): appends the batch's mean feature standard deviation.
 
-    def __init__(self, channels: int = 64) -> None:
+    Karras et al. §3: the standard deviation of each feature and pixel over the minibatch,
+    averaged into one number and appended as a constant map, lets D see a batch's variety, so a
+    generator that draws too alike a batch (a partial collapse) is told apart from the data.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        sd = x.std(0).mean().expand(x.shape[0], 1, x.shape[2], x.shape[3])  # (B, 1, H, W)
+        return torch.cat([x, sd], dim=1)
+
+
+class ProgressiveDiscriminator(nn.Module):
+    """image (B, 1, 4 or 8, 4 or 8) → logit (B,), with the mirrored fade-in.
+
+    ``minibatch_std`` puts a ``MinibatchStd`` before the 4×4 trunk (the paper's place: before D's
+    last block), which then takes C + 1 channels.
+    """
+
+    def __init__(self, channels: int = 64, minibatch_std: bool = False) -> None:
         super().__init__()
         self.from_rgb4 = nn.Sequential(nn.Conv2d(1, channels, 1), nn.LeakyReLU(0.2))
         self.from_rgb8 = nn.Sequential(nn.Conv2d(1, channels, 1), nn.LeakyReLU(0.2))
         self.block8 = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.LeakyReLU(0.2))
         self.trunk4 = nn.Sequential(
-            nn.Conv2d(channels, channels, 3, padding=1),
+            *([MinibatchStd()] if minibatch_std else []),
+            nn.Conv2d(channels + minibatch_std, channels, 3, padding=1),
             nn.LeakyReLU(0.2),
             nn.Flatten(),
             nn.Linear(channels * 16, 1),
@@ -119,6 +138,10 @@ class ProgressiveConfig:
     """samples per step"""
     lr: float = 1e-3
     """Adam learning rate of both nets"""
+    betas: tuple[float, float] = (0.5, 0.999)
+    """Adam betas of both nets (the paper: β1 = 0, β2 = 0.99)"""
+    foreach: bool | None = None
+    """Adam's ``foreach`` flag (None: torch's default; True: the multi-tensor kernel, same arithmetic)"""
 
     def __post_init__(self) -> None:
         if min(self.steps_4, self.steps_fade, self.steps_8) < 0 or self.batch_size < 1:
@@ -133,16 +156,19 @@ def train_progressive(
     generator: torch.Generator | None = None,
     ema: AveragedModel | None = None,
     on_phase_end: Callable[[str], None] | None = None,
+    on_step: Callable[[int], None] | None = None,
 ) -> dict[str, list[float]]:
     """Grow 4×4 → 8×8; ``sample_real(n)`` gives (n, 1, 8, 8) images, pooled to 4×4 in phase one.
 
     ``ema`` (``optim.averaging.ema_of(G, decay)``) is updated after every generator step, as in the paper.
     ``on_phase_end(name)`` is called after the last step of each non-empty phase ("4x4", "fade",
-    "8x8"), e.g. to draw samples at each stage; it must not touch ``generator``.
+    "8x8"), e.g. to draw samples at each stage; ``on_step(n)`` after every step (n steps done),
+    e.g. to score the EMA during training. Neither may touch ``generator``.
     """
     device = next(G.parameters()).device
-    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=cfg.betas, foreach=cfg.foreach)
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=cfg.betas, foreach=cfg.foreach)
+    d_params = [p for p in D.parameters() if p.requires_grad]
     hist: dict[str, list[float]] = {"d_loss": [], "g_loss": [], "alpha": [], "resolution": []}
     total = cfg.steps_4 + cfg.steps_fade + cfg.steps_8
     ends, done = {}, 0  # the step count at which each non-empty phase ends → its name
@@ -165,14 +191,17 @@ def train_progressive(
             fake = G(z, res, alpha)
         d_loss, _, _ = discriminator_step(lambda v, a=alpha: D(v, a), opt_d, x, fake)
         z = torch.randn(cfg.batch_size, G.latent_dim, generator=generator).to(device)
-        g_loss = generator_loss(D(G(z, res, alpha), alpha))
-        opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
+        with frozen(d_params):  # G's update needs no D weight gradients (models.gan.frozen)
+            g_loss = generator_loss(D(G(z, res, alpha), alpha))
+            opt_g.zero_grad(set_to_none=True)
+            g_loss.backward()
         opt_g.step()
         if ema is not None:
             ema.update_parameters(G)
         if on_phase_end is not None and step + 1 in ends:
             on_phase_end(ends[step + 1])
+        if on_step is not None:
+            on_step(step + 1)
         for k, v in (
             ("d_loss", d_loss.item()),
             ("g_loss", g_loss.item()),
