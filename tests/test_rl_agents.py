@@ -141,6 +141,16 @@ def test_reinforce_tiny_run_and_gradients():
     assert g.shape == (3, sum(p.numel() for p in policy.parameters())) and torch.isfinite(g).all()
 
 
+def test_reinforce_stops_on_the_mean_of_the_last_batches():
+    cfg = ReinforceConfig(updates=6, episodes_per_batch=2, target_return=1.0, target_batches=3)
+    _, _, log = train_reinforce("CartPole-v1", cfg, seed=0)
+    assert len(log["mean_return"]) == 3  # every batch returns >= 1: the first full window stops it
+    cfg = ReinforceConfig(updates=6, episodes_per_batch=2, target_return=1.0)
+    assert len(train_reinforce("CartPole-v1", cfg, seed=0)[2]["mean_return"]) == 1
+    with pytest.raises(ValueError, match="target_batches"):
+        ReinforceConfig(target_batches=0)
+
+
 def test_td_gammon_tiny_run():
     from deltalab.rl.envs.dice_race import DiceRace
 
