@@ -200,7 +200,7 @@ def transfer_head(ctx: Context):
     the augmented cosine pretraining +2-3. A 1000-step budget was tried and moved no arm (the
     scratch CNN's accuracy is flat along lr x steps at ~58%). The arms train as stacked models
     (vmap; the CNN through Conv1dNet.forward_stacked, im2col + batched matmuls: ~20% less CPU per
-    step than vmap's grouped convolutions, the same picks and gaps at seeds 0-6), so the wider grid
+    step than vmap's grouped convolutions, the same picks and gaps at seeds 0-7), so the wider grid
     costs no more than the old one. Quick profile: ~22 s single-thread CPU (user time)."""
     d = load_mnist1d()
     per_class, draws = 10, ctx.pick(quick=10, full=30)
