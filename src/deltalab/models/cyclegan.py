@@ -123,28 +123,31 @@ def train_cyclegan(
 
     ``extra_loss(model)`` is added to the generator objective (with ``extra_params`` optimized
     alongside the generators) — the hook Recycle-GAN uses for its predictors and recycle loss.
+    ``cfg.lambda_cyc = 0`` drops the cycle term (it is still logged): Recycle-GAN's own objective.
     """
     g_params = [*model.G_ab.parameters(), *model.G_ba.parameters(), *(extra_params or [])]
     opt_g = torch.optim.Adam(g_params, lr=cfg.lr, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(
-        [*model.D_a.parameters(), *model.D_b.parameters()], lr=cfg.lr, betas=(0.5, 0.999)
-    )
+    d_params = [*model.D_a.parameters(), *model.D_b.parameters()]
+    opt_d = torch.optim.Adam(d_params, lr=cfg.lr, betas=(0.5, 0.999))
     hist: dict[str, list[float]] = {"d_loss": [], "g_adv": [], "cycle_l1": [], "extra": []}
     for _ in range(cfg.steps):
         a, b = sample_a(cfg.batch_size), sample_b(cfg.batch_size)
-        with torch.no_grad():
-            fake_b, fake_a = model.G_ab(a), model.G_ba(b)
-        d_loss = discriminator_loss(model.D_b(b), model.D_b(fake_b)) + discriminator_loss(
-            model.D_a(a), model.D_a(fake_a)
+        # One generator pass serves both updates: the generators do not change during the D step,
+        # so the detached fakes are exactly the ones the D step would recompute.
+        fake_b, fake_a = model.G_ab(a), model.G_ba(b)
+        d_loss = discriminator_loss(model.D_b(b), model.D_b(fake_b.detach())) + discriminator_loss(
+            model.D_a(a), model.D_a(fake_a.detach())
         )
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         opt_d.step()
 
-        fake_b, fake_a = model.G_ab(a), model.G_ba(b)
+        for p in d_params:  # the G step needs gradients through D, not D's own (reset before use)
+            p.requires_grad_(False)
         adv = generator_loss(model.D_b(fake_b)) + generator_loss(model.D_a(fake_a))
-        cyc = (model.G_ba(fake_b) - a).abs().mean() + (model.G_ab(fake_a) - b).abs().mean()
-        loss = adv + cfg.lambda_cyc * cyc
+        with torch.set_grad_enabled(cfg.lambda_cyc > 0):  # λ_cyc = 0: logged only, no graph
+            cyc = (model.G_ba(fake_b) - a).abs().mean() + (model.G_ab(fake_a) - b).abs().mean()
+        loss = adv + cfg.lambda_cyc * cyc if cfg.lambda_cyc > 0 else adv
         if cfg.lambda_id > 0:
             loss = loss + cfg.lambda_id * (
                 (model.G_ab(b) - b).abs().mean() + (model.G_ba(a) - a).abs().mean()
@@ -154,6 +157,8 @@ def train_cyclegan(
         opt_g.zero_grad(set_to_none=True)
         loss.backward()
         opt_g.step()
+        for p in d_params:
+            p.requires_grad_(True)
         hist["d_loss"].append(d_loss.item())
         hist["g_adv"].append(adv.item())
         hist["cycle_l1"].append(cyc.item() / 2)
