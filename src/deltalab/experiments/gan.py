@@ -63,10 +63,18 @@ def gan(ctx: Context):
     within-mode spread for precision. Full profile (6000 / 8000 steps), seed 0:
     passes — ring 8/8 held, 99.95% near (spread 0.46), digits 84.2% confident, 3.3 bits (326 s with
     one other run on the 2 cores); with γ = 0.05 it measured 1.00 near, 83% confident.
-    Quick: ~12 s CPU per seed on an idle machine (the judge trained once per process)."""
+    Quick: ~12 s CPU per seed on an idle machine (the judge trained once per process); G's step
+    skips D's weight gradients and Adam runs its multi-tensor kernel, both bitwise identical (so the
+    numbers above stand), about 9% less CPU in a side benchmark."""
     g = torch.Generator().manual_seed(ctx.seed + 1)
     ring_cfg = GANConfig(
-        steps=ctx.pick(2000, 6000), batch_size=128, lr_g=1e-3, lr_d=1e-3, r1_gamma=0.5, r1_every=8
+        steps=ctx.pick(2000, 6000),
+        batch_size=128,
+        lr_g=1e-3,
+        lr_d=1e-3,
+        r1_gamma=0.5,
+        r1_every=8,
+        foreach=True,
     )
     G = Generator(8, 2, hidden=128, codes=RING_CODES).to(ctx.device)
     D = Discriminator(2, hidden=128).to(ctx.device)
@@ -84,7 +92,11 @@ def gan(ctx: Context):
     cov = mode_coverage(pts, ring_centers(), RING_STD)
     ctx.log(f"ring: {cov}")
 
-    dig_cfg = GANConfig(steps=ctx.pick(1500, 8000), batch_size=128, lr_g=1e-3, lr_d=1e-3, r1_gamma=1.0)
+    # R1 on every D update: lazy R1 (every 4th, weight 4γ) saved a quarter of this GAN's CPU but
+    # measured 77.9% / 77.8% confident at seeds 0 / 1 (84.6% / 79.9% with R1 every update)
+    dig_cfg = GANConfig(
+        steps=ctx.pick(1500, 8000), batch_size=128, lr_g=1e-3, lr_d=1e-3, r1_gamma=1.0, foreach=True
+    )
     Gd = Generator(16, 64, hidden=256, out="sigmoid", codes=DIGIT_CODES, norm=True).to(ctx.device)
     Dd = Discriminator(64, hidden=256).to(ctx.device)
     ema_d = ema_of(Gd, EMA_DECAY)
@@ -152,15 +164,25 @@ def gan(ctx: Context):
 )
 def cgan(ctx: Context):
     """`deltalab run cgan` — claim cgan. Expected: the digits judge's class equals the requested label
-    on ≥ 80% of samples (50 per digit). Quick: ~25 s CPU."""
+    on ≥ 80% of samples (50 per digit).
+
+    Samples come from an EMA of G's weights (decay 0.99, as in the gan claim); 800 steps (was
+    1500 without the EMA). Quick measured at seeds 0/1/2/3/4/5/6/7: agreement
+    100/100/100/99.8/100/100/100/100% (bar 80%; the last iterate at 1500 steps measured
+    90.8/98.4/89.8/95.0/91.0/86.8/93.0/85.8%), judge-confident 92-99.6%.
+    Quick: 7.1-7.5 s CPU per seed at seeds 1-7 on a loaded machine (was 13.0-13.1 s measured the
+    same way: 45% less; about 8 s on an idle one), the judge trained once per process."""
     g = torch.Generator().manual_seed(ctx.seed + 2)
-    cfg = GANConfig(steps=ctx.pick(1500, 8000), batch_size=128, lr_g=1e-3, lr_d=1e-3)
+    # samples come from an EMA of G, as in the gan claim: it lifted agreement from 87-98% at 1500
+    # steps to 97-100% at 1000 in side runs, so 800 steps do (the step count sets the cost)
+    cfg = GANConfig(steps=ctx.pick(800, 8000), batch_size=128, lr_g=1e-3, lr_d=1e-3, foreach=True)
     G = Generator(16, 64, hidden=256, out="sigmoid", num_classes=10).to(ctx.device)
     D = Discriminator(64, hidden=256, num_classes=10).to(ctx.device)
-    hist = train_gan(G, D, digits_sampler(ctx, g, labels=True), cfg, g)
+    ema = ema_of(G, EMA_DECAY)
+    hist = train_gan(G, D, digits_sampler(ctx, g, labels=True), cfg, g, ema=ema)
     labels = (torch.arange(500) % 10).to(ctx.device)
     with torch.no_grad():
-        imgs = G(torch.randn(500, 16, generator=g).to(ctx.device), labels).view(-1, 1, 8, 8)
+        imgs = ema.module(torch.randn(500, 16, generator=g).to(ctx.device), labels).view(-1, 1, 8, 8)
     scores = judge_scores(cached_judge(ctx), imgs, labels)
     ctx.log(f"cgan: {scores}")
     fig, grid = plt.subplots(4, 10, figsize=(8, 3.4))
@@ -179,7 +201,7 @@ def cgan(ctx: Context):
         metrics,
         [Bar("label_agreement", ">=", 0.8)],
         bar="the digits judge agrees with the requested label on >= 80% of samples",
-        config={k: v for k, v in vars(cfg).items() if k != "history"},
+        config={**{k: v for k, v in vars(cfg).items() if k != "history"}, "ema_decay": EMA_DECAY},
     )
 
 
@@ -190,7 +212,9 @@ def cgan(ctx: Context):
     expected="fail",
     fails_in=("quick",),
     reason="quick budget: training is stable (all losses finite) but only 51-60% of samples are "
-    "judge-confident at seeds 0-4 (bar 70%); the full profile (3000 steps) reaches 85% at seed 0",
+    "judge-confident at seeds 0-7 (bar 70%); a faster recipe (β = (0, 0.99), minibatch std, phases "
+    "100/100/600) passes at some seeds (75-79%) but not others (61-67%); the full profile (3000 "
+    "steps) reaches 85% at seed 0",
 )
 def progressive_gan(ctx: Context):
     """`deltalab run progressive-gan` — claim progressive-gan. Expected: every loss finite through
@@ -199,18 +223,28 @@ def progressive_gan(ctx: Context):
     of G (decay 0.99); G has pixel norm and the discrete latent code of the gan claim.
 
     Quick (300 steps per phase, batch 64, 32 channels, Adam 2e-3, β = (0.5, 0.999)), measured at
-    seeds 0/1/2/3/4: confident 59% / 54% / 55% / 51% / 60%, every loss finite, class entropy 3.1-3.2 bits —
-    stable but not recognizable enough: an honest expected failure of the budget, not of the claim.
-    Settings tried to learn faster per CPU-second (side runs, seeds 0 and 1, same judge), none
-    better: (a) Karras et al.'s recipe — equalized learning rate, minibatch std in D, pixel norm on
-    the latent, two convs per 8×8 block, Adam 1e-3 with β = (0, 0.99): 52% / 52% (about 1.8× the
-    CPU per step); (b) the same with one conv per block, Adam 2e-3, R1 γ = 1 and phases
-    150/250/500 (more of the budget at 8×8): 49% / 50%; (c) (b)'s nets with this recipe's
-    optimizer and phases: 44% / 57%. (Their code is not kept; the CPU ratio was measured under load.) Earlier side runs: 54% without pixel norm, EMA and code; a 1000-step run
-    with a longer 8×8 phase 62%. Full profile (1000 steps per phase), seed 0: finite,
-    84.8% confident, 3.3 bits — passes (269 s with one other run on the 2 cores; 128 s idle in an
-    earlier run, 87%), so the claim holds and the quick failure is the budget's. The samples figure shows the EMA's samples for fixed z at the end of each stage.
-    Quick: ~12 s CPU per seed on an idle machine."""
+    seeds 0/1/2/3/4/5/6/7: confident 58.6/54.0/55.0/50.8/60.2/50.6/59.4/53.0% (bar 70%), every loss
+    finite, class entropy 3.1-3.2 bits — stable but not recognizable enough: an honest expected
+    failure of the budget, not of the claim (it fails at every seed).
+
+    The faster recipe that came closest, Karras et al.'s Adam β = (0, 0.99) and D's minibatch
+    standard deviation (``ProgressiveDiscriminator(minibatch_std=True)``) with phases 100/100/600
+    (most of the budget at 8×8, where the judge looks; about the same CPU), judged on 2000
+    samples, measured 79.3/77.5/79.1/61.1/63.3/-/74.7/66.6% at seeds 0-4, 6, 7: a verdict that
+    would flip between seeds, so it is not the quick recipe. Side runs on the way (500 samples,
+    seed 0 / 1): phases 150/150/600 75% / -; + β = (0, 0.99) 74% / 71%; 100/100/600 + β 76% /
+    72%; 150/150/600 + β + minibatch std 82% / 69%. Not better: R1 γ = 1 (53%), 64 channels
+    (60%, 2.3× the CPU), an MLP before the 4×4 map (28%), D's rate 4e-3 (54%), EMA decay 0.995
+    (71% / 66%), 16 channels at 8×8 with 1000 8×8 steps (81% at seed 1, no cheaper). Earlier
+    (code not kept): equalized learning rate + minibatch std + two convs per block 52% / 52%.
+
+    Full profile (1000 steps per phase), seed 0: finite, 84.8% confident, 3.3 bits — passes (269 s
+    with one other run on the 2 cores; 128 s idle in an earlier run, 87%), so the claim holds and
+    the quick failure is the budget's. The figure shows the judge-confident share of the EMA's
+    samples every 50 steps of the fade-in and 8×8 phases (500 fixed z, at the current α) against
+    the bar, and the losses; the samples figure the EMA's samples for fixed z at the end of each
+    stage. G's step skips D's weight gradients and Adam runs its multi-tensor kernel (both
+    bitwise identical). Quick: ~12 s CPU per seed on an idle machine."""
     from deltalab.models.progressive_gan import (
         ProgressiveConfig,
         ProgressiveDiscriminator,
@@ -221,33 +255,55 @@ def progressive_gan(ctx: Context):
     g = torch.Generator().manual_seed(ctx.seed + 7)
     torch.manual_seed(ctx.seed + 7)
     k = ctx.pick(300, 1000)
-    cfg = ProgressiveConfig(steps_4=k, steps_fade=k, steps_8=k, batch_size=64, lr=2e-3)
+    cfg = ProgressiveConfig(steps_4=k, steps_fade=k, steps_8=k, batch_size=64, lr=2e-3, foreach=True)
     G = ProgressiveGenerator(16, 32, codes=DIGIT_CODES).to(ctx.device)
     D = ProgressiveDiscriminator(32).to(ctx.device)
     ema = ema_of(G, EMA_DECAY)
     sample = digits_sampler(ctx, g, labels=False)
     z_show = torch.randn(40, 16, generator=torch.Generator().manual_seed(ctx.seed + 99)).to(ctx.device)
+    z_curve = torch.randn(500, 16, generator=torch.Generator().manual_seed(ctx.seed + 98)).to(ctx.device)
+    judge = cached_judge(ctx)
     stages: dict[str, torch.Tensor] = {}
+    curve: list[tuple[int, float]] = []  # (step, judge-confident share of the EMA's 8×8 samples)
 
     def snapshot(phase: str) -> None:  # EMA samples at the end of each phase (draws from its own generator)
         with torch.no_grad():
             stages[phase] = ema.module(z_show, 4 if phase == "4x4" else 8, 1.0).cpu()
 
+    def score(step: int) -> None:  # the bar's statistic over training, at the current fade-in α
+        if step > k and (step - k) % 50 == 0:
+            alpha = min(1.0, (step - k) / k)
+            with torch.no_grad():
+                curve.append((step, judge_scores(judge, ema.module(z_curve, 8, alpha))["confident_frac"]))
+
     hist = train_progressive(
-        G, D, lambda n: sample(n)[0].view(n, 1, 8, 8), cfg, g, ema=ema, on_phase_end=snapshot
+        G,
+        D,
+        lambda n: sample(n)[0].view(n, 1, 8, 8),
+        cfg,
+        g,
+        ema=ema,
+        on_phase_end=snapshot,
+        on_step=score,
     )
     with torch.no_grad():
         imgs = ema.module(torch.randn(500, 16, generator=g).to(ctx.device), 8, 1.0)
-    scores = judge_scores(cached_judge(ctx), imgs)
+    scores = judge_scores(judge, imgs)
     finite = all(torch.isfinite(torch.tensor(hist[n])).all() for n in ("d_loss", "g_loss"))
     ctx.log(f"progressive: finite={finite} {scores}")
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 3.5))
     _loss_plot(axes[0], hist, "progressive GAN losses (4×4 | fade | 8×8)")
-    for x in (cfg.steps_4, cfg.steps_4 + cfg.steps_fade):
-        axes[0].axvline(x, color="k", ls=":", lw=0.8)
-    axes[1].plot(hist["alpha"])
-    axes[1].set(title="fade-in α", xlabel="generator step")
+    for ax in axes[:2]:
+        for x in (cfg.steps_4, cfg.steps_4 + cfg.steps_fade):
+            ax.axvline(x, color="k", ls=":", lw=0.8)
+    axes[1].plot(*zip(*curve, strict=True), marker=".")
+    axes[1].axhline(0.7, color="r", ls="--", lw=0.8, label="bar 70%")
+    axes[1].set(title="judge-confident share of EMA samples", xlabel="generator step", ylim=(0, 1))
+    axes[1].legend(fontsize=7)
+    axes[2].plot(hist["alpha"])
+    axes[2].set(title="fade-in α", xlabel="generator step")
     ctx.savefig(fig)
+    ctx.series("confident_curve", [list(c) for c in curve])
     fig, grids = plt.subplots(4, 30, figsize=(20, 3.2))
     titles = {"4x4": "end of 4×4 phase", "fade": "end of fade-in (8×8, α = 1)", "8x8": "final 8×8"}
     for i, (phase, title) in enumerate(titles.items()):
