@@ -8,8 +8,8 @@ style is known too: the Recycle-GAN claim trains on unpaired clips and uses the 
 *measure* temporal consistency. The map a → b is deterministic per frame, so a frame-wise
 translator that learns it is temporally consistent by construction.
 
-``video:flicker`` / ``video:toned`` (``make_toned_clips``): the same bouncing squares, where a frame
-alone does not determine its translation. ``flicker`` is style ``a`` lit by a flickering lamp: the
+``video:flicker`` / ``video:toned`` (``make_toned_clips``, the Recycle-GAN claim's domains): the
+same bouncing squares, where a frame alone does not determine its translation. ``flicker`` is style ``a`` lit by a flickering lamp: the
 square's brightness is drawn anew every frame, uniform in [``low``, 1]. ``toned`` is style ``b``
 with a per-clip tone: the thickened square is drawn at one grey level, uniform in [0, ``grey_max``]
 and held for the whole clip (background white). Any tone is an equally valid rendering of a scene;

@@ -10,6 +10,7 @@ from torch import nn
 
 from deltalab.data import load_digits
 from deltalab.data.restyle import restyle
+from deltalab.data.video import make_toned_clips, render, shift_frames
 from deltalab.eval.judge import cached_judge, judge_scores
 from deltalab.lab import Bar, Context, experiment
 from deltalab.lab.plot import plt, sample_grid
@@ -41,9 +42,12 @@ def judged_as(domain: nn.Module, x: torch.Tensor, label: int) -> float:
     return (domain(x).argmax(1) == label).float().mean().item()
 
 
-def train_domain_judge(x: torch.Tensor, steps: int, generator: torch.Generator) -> nn.Module:
+def train_domain_judge(
+    x: torch.Tensor, steps: int, generator: torch.Generator, x_b: torch.Tensor | None = None
+) -> nn.Module:
     """A 3-way conv classifier of 8×8 images x (N, 1, 8, 8) of domain A: plain (A), restyled (B),
-    neither (half-styled, noise or constant)."""
+    neither (half-styled, noise or constant). ``x_b`` (M, 1, 8, 8): draw B from these instead of
+    restyling A (a B domain that is not a function of A, e.g. ``video:toned``)."""
     judge = nn.Sequential(ConvDiscriminator(1, 16).net[:-1], nn.Flatten(), nn.Linear(32 * 2 * 2, 3)).to(
         x.device
     )
@@ -51,7 +55,18 @@ def train_domain_judge(x: torch.Tensor, steps: int, generator: torch.Generator) 
     for _ in range(steps):
         idx = torch.randint(0, x.shape[0], (96,), generator=generator).to(x.device)
         a = x[idx]
-        batch = torch.cat([a[:32], restyle(a[32:64]), _neither(a[64:], generator)])
+        if x_b is None:
+            b = restyle(a[32:64])
+        else:
+            b = x_b[torch.randint(0, x_b.shape[0], (32,), generator=generator).to(x.device)]
+        neither = _neither(a[64:], generator)
+        if x_b is not None:
+            # B frames are mostly white background (a 3×3 square on 8×8) and their tones reach light
+            # grey: a random grey level is rarely close enough to white to teach that a bare white
+            # frame, the collapsed A → B translator's output, is not B (it was judged B at 6 of 7
+            # seeds), so a few are shown as "neither" outright.
+            neither = torch.cat([neither[:28], torch.ones_like(neither[28:])])
+        batch = torch.cat([a[:32], b, neither])
         y = torch.tensor([DOMAIN_A] * 32 + [DOMAIN_B] * 32 + [NEITHER] * 32, device=x.device)
         loss = F.cross_entropy(judge(batch), y)
         opt.zero_grad(set_to_none=True)
@@ -70,15 +85,31 @@ def cyclegan(ctx: Context):
     both ways, and ≥ 80% of translations judged in the target domain by a 3-way domain judge (plain /
     restyled / neither; "neither" includes constant images, so a blank translator fails). The digits judge's agreement on B→A translations is reported (class kept).
     Domain A: digits; B: thickened and inverted digits (disjoint halves of the train split, unpaired).
-    Quick measured (350 steps): cycle L1 0.070 / 0.063, in-domain 99.8% / 98.9%, digit kept 92%.
-    Quick: ~39 s CPU with the digits judge."""
+    Quick measured (250 steps, lr 4e-3, no identity term), seeds 0-7: cycle L1 max 0.055 / 0.051 /
+    0.054 / 0.054 / 0.055 / 0.052 / 0.061 / 0.049, in-domain min 1.000 / 1.000 / 0.998 / 0.993 /
+    0.989 / 0.993 / 0.956 / 0.991, digit kept 0.92-0.93 (before, 350 steps at 1e-3 with identity:
+    0.066 / 0.063 / 0.065 / 0.064 / 0.070 / 0.070 / 0.064 / 0.065 and 0.987-1.000).
+    Quick: ~10 s CPU per seed, plus ~8 s once per process for the digits judge and imports (was
+    ~17 s + 8 s)."""
     g = torch.Generator().manual_seed(ctx.seed + 6)
     torch.manual_seed(ctx.seed + 6)
     data = load_digits(images=True).to(ctx.device)
     half = data.x_train.shape[0] // 2
     xa, xb = data.x_train[:half], restyle(data.x_train[half:])  # unpaired: different digits
 
-    cfg = CycleGANConfig(steps=ctx.pick(350, 3000), batch_size=64, lr=1e-3, lambda_cyc=10.0, lambda_id=1.0)
+    # Quick: 250 steps at lr 4e-3 without the identity term (the paper's base objective; identity
+    # is its add-on for photo <-> painting) cost about half the CPU of 350 steps at 1e-3 with it
+    # and end with a smaller cycle error at every seed 0-7. Rate from the grid 1e-3 / 2e-3 / 4e-3 /
+    # 8e-3 (200 steps, seeds 0-2): max cycle L1 0.079 / 0.073 / 0.061 / 0.054, in-domain min
+    # 0.92 / 0.96 / 0.99 / 0.99; 8e-3 broke seed 1 with the identity term on, so 4e-3, not the
+    # edge. Full: the earlier recipe (3000 steps, 1e-3, identity 1), unchanged.
+    cfg = CycleGANConfig(
+        steps=ctx.pick(250, 3000),
+        batch_size=64,
+        lr=ctx.pick(4e-3, 1e-3),
+        lambda_cyc=10.0,
+        lambda_id=ctx.pick(0.0, 1.0),
+    )
     model = CycleGAN(1, hidden=32).to(ctx.device)
     hist = train_cyclegan(model, random_batches(xa, g), random_batches(xb, g), cfg)
     domain = train_domain_judge(data.x_train, ctx.pick(400, 1000), g)
@@ -126,117 +157,138 @@ def cyclegan(ctx: Context):
     )
 
 
-def temporal_error(g_ab: nn.Module, clips_a: torch.Tensor, partner_b: torch.Tensor) -> tuple[float, float]:
-    """(flicker, frame error) of translated clips against the known B rendering.
+def clip_flicker(out: torch.Tensor, partner: torch.Tensor, tracks: torch.Tensor) -> torch.Tensor:
+    """Per frame pair (N, T−1): mean |Δ(out) − Δ(partner)| over pixels, Δ the motion-compensated
+    change x_{t+1} − shift(x_t, known step) (``data.video.motion_compensated_change``).
 
-    flicker = mean |(G(a_{t+1}) − G(a_t)) − (b_{t+1} − b_t)|: how far the translated video's change
-    over time is from the true one; frame error = mean |G(a_t) − b_t|.
+    out, partner: clips (N, T, 1, H, W) of the same scenes (a translation and one true rendering).
+    A true ``video:toned`` clip keeps its tone, so Δ(partner) is zero inside the frame and only
+    its border clipping remains, which a faithful translation shares whatever its tone; what is
+    left is flicker: the translation changing beyond the scene's motion.
     """
-    n, t = clips_a.shape[:2]
-    with torch.no_grad():
-        out = g_ab(clips_a.flatten(0, 1)).view_as(clips_a)  # (N, T, 1, H, W)
-    flicker = ((out[:, 1:] - out[:, :-1]) - (partner_b[:, 1:] - partner_b[:, :-1])).abs().mean().item()
-    return flicker, (out - partner_b).abs().mean().item()
+    n, t = out.shape[:2]
+    diff = out - partner  # Δ is linear: Δ(out) − Δ(partner) = Δ(out − partner), fill 1 − 1 = 0
+    step = (tracks[:, 1:] - tracks[:, :-1]).reshape(-1, 2).to(out.device)  # (N·(T−1), 2)
+    moved = shift_frames(diff[:, :-1].flatten(0, 1), step, 0.0).view(n, t - 1, *out.shape[2:])
+    return (diff[:, 1:] - moved).abs().mean(dim=(2, 3, 4))
 
 
 @experiment(
     chapter="G",
     title="Recycle-GAN's temporal predictor and recycle loss keep translated videos consistent",
     claim="a temporal predictor and the recycle loss keep translated videos consistent over time",
-    expected="fail",
-    reason="no temporal gain on this data: with the collapse fixed (instance-norm tanh generators) the "
-    "frame-wise CycleGAN already translates every frame almost exactly (flicker 0.0026 vs Recycle-GAN 0.0028, "
-    "ratio 0.92 < 1.05; both 99% in-domain): the per-frame map is deterministic, so there is no flicker to remove",
 )
 def recycle_gan(ctx: Context):
-    """`deltalab run recycle-gan` — claim recycle-gan. Expected: on held-out clips (video:a → video:b,
-    moving squares), the flicker (error of the translated frame-to-frame change against the true one)
-    of Recycle-GAN is lower than that of a frame-wise CycleGAN trained with the same steps, nets and
-    seed: ``flicker_ratio_cyclegan_over_recycle >= 1.05`` (a 5% margin: "better" must be measurable),
-    and (guard) >= 80% of both models' translations, both ways, are judged in the target domain by a
-    3-way domain judge whose "neither" class includes constant images, so a blank translator, whose
-    flicker is the same for both models, cannot pass. Generators and predictors are CycleGAN's
-    instance-norm tanh design (the sigmoid nets collapsed to the blank background).
-    Quick measured (300 steps): flicker CycleGAN 0.0026, Recycle-GAN 0.0028 (ratio 0.92), frame error
-    0.0028 / 0.0031, in-domain 99.4% / 100% for both models, a blank frame judged B 0%. Before the fix
-    both translators output the blank background (flicker 0.1416 for both, ratio 1.00). Expected
-    failure, honestly: the restyle map is deterministic and local per frame, so a frame-wise
-    translator that learns it is already temporally consistent and the recycle loss can only add
-    competing terms (also seen at 400 steps, seed 0: 0.0016 vs 0.0017; seed 2: 0.0019 vs 0.0041; with
-    per-frame noise σ 0.1 on A: 0.0033 vs 0.0082). Full (2000 steps): 0.00012 vs 0.00013 (ratio 0.95),
-    in-domain ≥ 99.4% for both (~184 s CPU). Quick: ~37 s CPU.
+    """`deltalab run recycle-gan` — claim recycle-gan: a temporal predictor and the recycle loss keep
+    translated videos consistent over time.
 
-    NOT seed-stable yet (issue 17). Quick ratio at seeds 0-7: 0.93 / 0.87 / 0.72 / 2.39 / 0.93 / 0.75 /
-    0.93 / 0.93 — it passes at seed 3; at seeds 5-7 both 300-step translators are broken (frame error
-    0.08-0.49 vs ~0.003 at seeds 0-4; in-domain min 0.67 / 0.84 / 0.81). Redesign tried, not adopted:
-    ``video:flicker`` → ``video:toned`` (``data.video``: per-frame lamp brightness vs a per-clip tone,
-    so a frame alone does not determine its translation), flicker = motion-compensated change of the
-    translation minus a true rendering's, 256 held-out 8-frame clips (scratch runs, same nets, steps
-    and data sizes, no judge). λ_rec 10: ratio 1.00 / 1.27 / 1.26 / 1.35 (seeds 0-3); λ_rec 30: 1.26 /
-    1.51 / 1.52 / 2.09 / 1.17 / 0.52 / 0.96 / 0.92 (seeds 0-7; CycleGAN flicker 0.017-0.025 where the
-    translation works, Recycle-GAN 0.010-0.020), the same broken translations at seeds 5-7 in both
-    arms (also at lr 5e-4: 0.60 / 0.94 / 0.67; tone ≤ 0.3: 0.26 / 1.25 at seeds 5, 6). A binary
-    variant (per-frame checker texture vs a per-clip solid/hollow square) gave 1.62 / 1.32 / 6.62 /
-    2.28 / 1.07 / 0.44 / 0.89 (seeds 0-6). Wider nets (hidden 32, λ_rec 30, full claim with a judge
-    trained on toned frames) at seed 5: ratio 0.80, and that judge calls a blank white frame B (the
-    guard needs a "neither" class for it). Next: make the 300-step CycleGAN itself converge at every
-    seed before comparing flicker."""
-    from deltalab.data.video import make_clips
-    from deltalab.models.recycle_gan import TemporalPredictor, recycle_loss_fn
+    Domains (``data.video``): A = ``video:flicker`` (a bouncing 2×2 square lit by a lamp whose
+    brightness is drawn anew every frame, in [0.4, 1]), B = ``video:toned`` (the same kind of scene
+    restyled, thickened and inverted, its square drawn in one grey tone per clip, in [0, 0.6]);
+    256 unpaired 4-frame training clips each. A frame alone does not determine its translation:
+    any steady tone renders a clip faithfully, but a frame-wise translator sees only the current
+    brightness. Frame-wise CycleGAN must reconstruct every frame's brightness from its translation
+    (cycle L1), so the tone it draws follows the lamp and flickers. Recycle-GAN (the paper's
+    objective: adversarial + recurrent L_τ + recycle L_rec, no per-frame cycle) only has to let
+    the next frame be predicted through B, which the lamp's new brightness never is, so nothing
+    makes it copy the lamp into the tone. Both use the same nets, steps (300), rate (2e-3), data
+    and seed: generators that see a 2×2 window (``models.recycle_gan.WindowGenerator``: they cannot
+    move the square; the 3×3-conv generators learned a shifted square at seeds 3, 5-7, which broke
+    every comparison), two-layer conv discriminators, for Recycle-GAN two predictors (hidden 8),
+    λ_rec = λ_τ = 10.
 
-    frames = 4
-    clips_a, _ = make_clips(256, frames, 8, "a", seed=ctx.seed + 100)
-    clips_b, _ = make_clips(256, frames, 8, "b", seed=ctx.seed + 200)  # different scenes: unpaired
-    test_a, test_b = make_clips(128, frames, 8, "a", seed=ctx.seed + 300)
+    Expected: ``flicker_ratio_cyclegan_over_recycle >= 1.05`` (CLAIMS: temporal consistency better
+    than frame-wise CycleGAN; a 5% margin so that "better" is measurable), flicker = mean |Δ(G(a)) −
+    Δ(b)| over 128 held-out clips, Δ the motion-compensated frame-to-frame change (``clip_flicker``;
+    the true toned clip b only changes where the border clips its square); guard: >= 80% of both
+    models' translations, both ways, judged in the target domain by a 3-way judge (A / B /
+    neither; "neither" includes constant images and, shown outright, bare white frames: the
+    collapsed A → B output, which the judge otherwise called B at 6 of 7 seeds).
+
+    Quick measured, seeds 0-7: flicker CycleGAN 0.031 / 0.024 / 0.026 / 0.030 / 0.032 / 0.030 /
+    0.028 / 0.028, Recycle-GAN 0.016 / 0.009 / 0.012 / 0.011 / 0.013 / 0.008 / 0.019 / 0.007, ratio
+    1.94 / 2.59 / 2.24 / 2.85 / 2.43 / 3.90 / 1.48 / 3.92 (pass at every seed, lowest 1.48);
+    in-domain min 0.99 / 0.96 / 0.95 / 0.90 / 0.99 / 0.97 / 0.98 / 0.99; the judge calls 95-100% of
+    real B frames B and no bare white frame B; frame error (against one true tone, so not a
+    fidelity score) 0.033-0.047 for both. Limits: the judge does call a bare black frame A (the
+    B → A side of the guard would not catch a collapsed F; its flicker is not measured); with
+    black frames also shown as "neither", in-domain min was 0.86 / 0.80 / 0.86 / 0.90 at seeds
+    0-3 (600 judge steps), Recycle-GAN's B → A frames of light tones coming out dim.
+    Quick: ~15 s CPU per seed (1 thread; the 600-step Recycle-GAN arm is ~60% of it).
+
+    Tried before this design (same claim; all at seeds 0-7 unless said): 3×3-conv instance-norm
+    generators on ``video:a → video:b`` (a deterministic restyle: nothing to flicker about),
+    Recycle-GAN = CycleGAN + recycle: ratio 0.93 / 0.87 / 0.72 / 2.39 / 0.93 / 0.75 / 0.93 / 0.93,
+    translators broken (shifted square) at seeds 3, 5-7; LSGAN, an image pool, identity loss, lr
+    5e-4, hidden 32 and 600 steps did not fix the shifts. The same on flicker → toned, λ_rec 30:
+    1.26 / 1.51 / 1.52 / 2.09 / 1.17 / 0.52 / 0.96 / 0.92 (shifts at 5-7). With the window
+    generators and Recycle-GAN keeping the cycle loss (CycleGAN + recycle, λ_rec 10, lr 2e-3):
+    1.21 / 1.02 / 0.86 / 1.09 at seeds 0-3 — the cycle term alone already forces the tone to
+    carry each frame's brightness, so the recycle term has nothing to act on; dropping it (the
+    paper's objective) is what this claim measures. At lr 1e-3 the seed-0 CycleGAN had not learnt
+    the tones in 300 steps (tones 0.76-0.98 vs true 0-0.6); 2e-3 learns them at every seed."""
+    from deltalab.models.recycle_gan import TemporalPredictor, WindowGenerator, recycle_loss_fn
+
+    frames, n_train, n_test = 4, 256, 128
+    clips_a, _, _ = make_toned_clips(n_train, frames, 8, "flicker", seed=ctx.seed + 100)
+    clips_b, _, _ = make_toned_clips(n_train, frames, 8, "toned", seed=ctx.seed + 200)  # unpaired
+    test_a, test_b, tracks = make_toned_clips(n_test, frames, 8, "flicker", seed=ctx.seed + 300)
     clips_a, clips_b = clips_a.to(ctx.device), clips_b.to(ctx.device)
     test_a, test_b = test_a.to(ctx.device), test_b.to(ctx.device)
     frames_a, frames_b = clips_a.flatten(0, 1), clips_b.flatten(0, 1)  # (N·T, 1, 8, 8)
-    cfg = CycleGANConfig(steps=ctx.pick(300, 2000), batch_size=32, lr=1e-3, lambda_cyc=10.0)
-    judge_steps = ctx.pick(300, 1000)
-    domain = train_domain_judge(frames_a, judge_steps, torch.Generator().manual_seed(ctx.seed + 9))
-    metrics, hists = {}, {}
-    for name in ("cyclegan", "recycle"):
+    steps, lr, batch = ctx.pick(300, 2000), 2e-3, 32
+    objectives = {  # each method's own objective; same nets, steps, rate, data and seed
+        "cyclegan": CycleGANConfig(steps=steps, batch_size=batch, lr=lr, lambda_cyc=10.0),
+        "recycle": CycleGANConfig(steps=steps, batch_size=batch, lr=lr, lambda_cyc=0.0),
+    }
+    judge_steps = ctx.pick(1200, 2000)  # 600 steps: the judge called only 81% of real B frames B at seed 3
+    domain = train_domain_judge(
+        frames_a, judge_steps, torch.Generator().manual_seed(ctx.seed + 9), x_b=frames_b
+    )
+    metrics, hists, outs, per_pair = {}, {}, {}, {}
+    for name, cfg in objectives.items():
         g = torch.Generator().manual_seed(ctx.seed + 8)
         torch.manual_seed(ctx.seed + 8)
-        model = CycleGAN(1, hidden=16, norm=True).to(ctx.device)
+        model = CycleGAN(1, hidden=16).to(ctx.device)
+        # Translators that cannot move the square (see WindowGenerator): a 3×3-conv generator
+        # learned a shifted square at some seeds, which no temporal loss can tell from a good one.
+        model.G_ab = WindowGenerator(16, "down", fill=0.0).to(ctx.device)  # A background: black
+        model.G_ba = WindowGenerator(16, "up", fill=1.0).to(ctx.device)  # B background: white
 
         extra, params = None, None
         if name == "recycle":
-            p_a, p_b = (TemporalPredictor(16, norm=True).to(ctx.device) for _ in range(2))
-            extra = recycle_loss_fn(p_a, p_b, clips_a, clips_b, cfg.batch_size, g)
+            p_a, p_b = (TemporalPredictor(8).to(ctx.device) for _ in range(2))
+            extra = recycle_loss_fn(p_a, p_b, clips_a, clips_b, batch, g)
             params = [*p_a.parameters(), *p_b.parameters()]
         hists[name] = train_cyclegan(
             model, random_batches(frames_a, g), random_batches(frames_b, g), cfg, extra, params
         )
-        flicker, frame_err = temporal_error(model.G_ab, test_a, test_b)
         with torch.no_grad():
-            in_b = judged_as(domain, model.G_ab(test_a.flatten(0, 1)), DOMAIN_B)
-            in_a = judged_as(domain, model.G_ba(test_b.flatten(0, 1)), DOMAIN_A)
+            outs[name] = model.G_ab(test_a.flatten(0, 1)).view_as(test_a)  # (N, T, 1, 8, 8)
+            back = model.G_ba(test_b.flatten(0, 1))
+        per_pair[name] = clip_flicker(outs[name], test_b, tracks)  # (N, T−1)
+        flicker = per_pair[name].mean().item()
+        in_b = judged_as(domain, outs[name].flatten(0, 1), DOMAIN_B)
+        in_a = judged_as(domain, back, DOMAIN_A)
         metrics |= {
             f"flicker_{name}": flicker,
-            f"frame_error_{name}": frame_err,
+            f"frame_error_{name}": (outs[name] - test_b).abs().mean().item(),
             f"in_domain_b_frac_{name}": in_b,
             f"in_domain_a_frac_{name}": in_a,
         }
-        ctx.log(
-            f"{name}: flicker {flicker:.4f}, frame error {frame_err:.4f}, in-domain {in_b:.2f}/{in_a:.2f}"
-        )
+        ctx.log(f"{name}: flicker {flicker:.4f}, in-domain {in_b:.2f}/{in_a:.2f}")
     blank = torch.ones_like(test_b[:, 0])  # (N, 1, 8, 8): the collapsed translator's output
     blank_b = judged_as(domain, blank, DOMAIN_B)
+    black_a = judged_as(domain, torch.zeros_like(blank), DOMAIN_A)  # collapsed B → A output
     real_b = judged_as(domain, test_b.flatten(0, 1), DOMAIN_B)
-
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for name, h in hists.items():
-        ax.plot(h["cycle_l1"], lw=0.6, label=f"{name}: cycle L1")
-    ax.set(xlabel="step", title="frame-wise CycleGAN vs Recycle-GAN")
-    ax.legend(fontsize=7)
-    ctx.savefig(fig)
+    _recycle_figures(ctx, test_a, test_b, tracks, outs, per_pair, hists)
     metrics |= {
         "flicker_ratio_cyclegan_over_recycle": metrics["flicker_cyclegan"]
         / max(metrics["flicker_recycle"], 1e-12),
         "in_domain_min_frac": min(v for k, v in metrics.items() if k.startswith("in_domain_")),
         "domain_judge_real_b_frac": real_b,
         "domain_judge_blank_as_b_frac": blank_b,
+        "domain_judge_black_as_a_frac": black_a,
     }
     return ctx.result(
         metrics,
@@ -244,10 +296,50 @@ def recycle_gan(ctx: Context):
         bar="translated-video flicker of Recycle-GAN >= 5% lower than frame-wise CycleGAN's (same steps, nets, "
         "seed); >= 80% of both models' translations judged in the target domain both ways",
         config={
-            **vars(cfg),
+            **{f"{k}_{name}": v for name, c in objectives.items() for k, v in vars(c).items()},
+            "generators": "WindowGenerator(16) (2×2 window)",
+            "predictors": "TemporalPredictor(8)",
+            "lambda_rec": 10.0,
+            "lambda_pred": 10.0,
             "frames": frames,
-            "train_clips": 256,
-            "test_clips": 128,
+            "train_clips": n_train,
+            "test_clips": n_test,
             "domain_judge_steps": judge_steps,
         },
     )
+
+
+def _recycle_figures(
+    ctx: Context,
+    test_a: torch.Tensor,
+    test_b: torch.Tensor,
+    tracks: torch.Tensor,
+    outs: dict[str, torch.Tensor],
+    per_pair: dict[str, torch.Tensor],
+    hists: dict[str, dict[str, list[float]]],
+) -> None:
+    """Flicker over time (what the bar measures), the square's tone per frame, translated frames."""
+    mask = (render(tracks, 8, "b") < 1).float().to(test_a.device)  # (N, T, 1, 8, 8): true square
+    fig, (ax0, ax1, ax2) = plt.subplots(1, 3, figsize=(11, 3.4))
+    steps = range(1, test_a.shape[1])
+    for (name, pp), color in zip(per_pair.items(), ("C3", "C0"), strict=True):
+        ax0.plot(steps, pp.mean(0).cpu(), "o-", color=color, label=f"{name}: mean {pp.mean():.4f}")
+        tone = (outs[name] * mask).sum(dim=(2, 3, 4)) / mask.sum(dim=(2, 3, 4))  # (N, T)
+        for i in range(4):
+            ax1.plot(tone[i].cpu(), "o-", color=color, lw=0.8, label=name if i == 0 else None)
+        ax2.plot(hists[name]["g_adv"], color=color, lw=0.5, label=f"{name}: G adversarial")
+    ax0.set(xlabel="frame pair (t−1, t)", ylabel="flicker (motion-compensated change vs true)")
+    ax0.set_title("flicker over time, 128 held-out clips", fontsize=9)
+    ax1.set(xlabel="frame", ylabel="tone of the translated square", title="4 clips (true: one tone each)")
+    ax2.set(xlabel="step", title="training")
+    for ax in (ax0, ax1, ax2):
+        ax.legend(fontsize=7)
+    ctx.savefig(fig)
+    fig, grid = plt.subplots(4, 10, figsize=(8, 3.4))
+    t = test_a.shape[1]
+    rows = [x[:2].flatten(0, 1) for x in (test_a, outs["cyclegan"], outs["recycle"], test_b)]  # 2 clips
+    pad = torch.zeros(10 - 2 * t, 1, 8, 8, device=test_a.device)
+    sample_grid(
+        grid, torch.cat([torch.cat([r, pad]) for r in rows]), "rows: A clips, CycleGAN, Recycle-GAN, a true B"
+    )
+    ctx.savefig(fig, suffix="samples")

@@ -9,7 +9,11 @@ Predictors P_A, P_B guess the next frame from the two before it; with G: A → B
 added to CycleGAN's adversarial and cycle losses (``models.cyclegan.train_cyclegan``'s hook).
 
 Departures: (1) the predictors see two past frames and are the same small conv nets as the
-generators (``norm``: the instance-norm tanh design); (2) L1 for the recycle term and squared error for L_τ, both averaged over pixels.
+generators (``norm``: the instance-norm tanh design); (2) L1 for the recycle term and squared error for L_τ, both averaged over pixels;
+(3) ``WindowGenerator``: a translator for small frames whose output pixel sees only a 2×2 input
+window, so it cannot learn to move an object (see its docstring). The paper's objective is
+adversarial + L_τ + L_rec without the per-frame cycle loss: ``train_cyclegan`` with
+``lambda_cyc=0`` and this hook.
 
 Shapes: N clips, T frames; clips (N, T, 1, H, W); triples (B, 3, 1, H, W).
 """
@@ -19,9 +23,41 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from deltalab.models.cyclegan import ConvGenerator, CycleGAN
+
+
+class WindowGenerator(nn.Module):
+    """A translator that cannot move content: output pixel (i, j) sees only a 2×2 input window.
+
+    ``anchor="down"``: the window (i..i+1, j..j+1) (the one ``data.restyle`` thickens with);
+    ``"up"``: (i−1..i, j−1..j) (the one that thins it back). A 2×2 conv then two 1×1 convs, ReLU,
+    tanh on inputs scaled to [−1, 1]; the border is padded with the input domain's background
+    ``fill`` (in [0, 1]), so a pixel at the border is treated like one inside. A 3×3-conv generator
+    can learn to shift a randomly placed object (GAN and cycle losses accept any shift); this one
+    can only render what lies under its window.
+    """
+
+    def __init__(self, hidden: int = 16, anchor: str = "down", fill: float = 0.0) -> None:
+        super().__init__()
+        if anchor not in ("down", "up"):
+            raise ValueError(f"anchor must be 'down' or 'up', got {anchor!r}")
+        self.pad = (0, 1, 0, 1) if anchor == "down" else (1, 0, 1, 0)  # (left, right, top, bottom)
+        self.fill = 2 * fill - 1
+        self.net = nn.Sequential(
+            nn.Conv2d(1, hidden, 2),
+            nn.ReLU(),
+            nn.Conv2d(hidden, hidden, 1),
+            nn.ReLU(),
+            nn.Conv2d(hidden, 1, 1),
+            nn.Tanh(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        padded = F.pad(2 * x - 1, self.pad, value=self.fill)  # (B, 1, H+1, W+1)
+        return (self.net(padded) + 1) / 2  # (B, 1, H, W) in [0, 1]
 
 
 class TemporalPredictor(nn.Module):
