@@ -108,8 +108,9 @@ def test_domain_judge_on_toned_frames_rejects_blank():
 
     a, b, _ = make_toned_clips(64, 4, 8, "flicker", seed=3)
     b_unpaired, _, _ = make_toned_clips(64, 4, 8, "toned", seed=4)
-    judge = train_domain_judge(
-        a.flatten(0, 1), 300, torch.Generator().manual_seed(0), x_b=b_unpaired.flatten(0, 1)
+    torch.manual_seed(0)
+    judge = train_domain_judge(  # the claim's 1200 steps: at 600 it called 81% of real B frames B
+        a.flatten(0, 1), 1200, torch.Generator().manual_seed(0), x_b=b_unpaired.flatten(0, 1)
     )
     with torch.no_grad():
         assert (judge(b.flatten(0, 1)).argmax(1) == DOMAIN_B).float().mean() > 0.8
