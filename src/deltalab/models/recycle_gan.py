@@ -6,10 +6,11 @@ Predictors P_A, P_B guess the next frame from the two before it; with G: A → B
     L_τ   = Σ_t ‖x_{t+1} − P_X(x_{t−1}, x_t)‖²                      (recurrent, both domains)
     L_rec = Σ_t ‖a_{t+1} − F(P_B(G(a_{t−1}), G(a_t)))‖₁  (+ the same from B)   (recycle)
 
-added to CycleGAN's adversarial and cycle losses (``models.cyclegan.train_cyclegan``'s hook).
+added to the adversarial losses through ``models.cyclegan.train_cyclegan``'s hook (its cycle loss
+too, unless ``lambda_cyc=0``).
 
-Departures: (1) the predictors see two past frames and are the same small conv nets as the
-generators (``norm``: the instance-norm tanh design); (2) L1 for the recycle term and squared error for L_τ, both averaged over pixels;
+Departures: (1) the predictors see two past frames and are small conv nets (``ConvGenerator`` on
+the two stacked frames, optional instance norm, off by default); (2) L1 for the recycle term and squared error for L_τ, both averaged over pixels;
 (3) ``WindowGenerator``: a translator for small frames whose output pixel sees only a 2×2 input
 window, so it cannot learn to move an object (see its docstring). The paper's objective is
 adversarial + L_τ + L_rec without the per-frame cycle loss: ``train_cyclegan`` with
