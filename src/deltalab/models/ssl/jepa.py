@@ -30,7 +30,6 @@ Departures:
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -250,8 +249,3 @@ def train_jepa(
             on_step(step, model)
     model.eval()
     return model, losses
-
-
-def target_encoder(model: JEPA) -> PatchTransformer:
-    """A copy of the EMA target encoder (I-JEPA evaluates the target encoder)."""
-    return copy.deepcopy(model.target)
