@@ -34,7 +34,7 @@ def test_steps_equal_torch_exactly(weight_decay: float, nesterov: bool) -> None:
     ours_p = [torch.nn.Parameter(torch.randn(*s, generator=g)) for s in shapes]
     ref_p = [torch.nn.Parameter(p.detach().clone()) for p in ours_p]
     kw = dict(lr=0.02, weight_decay=weight_decay, momentum=0.9, nesterov=nesterov, adjust_lr_fn="original")
-    ours, ref = Muon(ours_p, **kw), torch.optim.Muon(ref_p, **kw)
+    ours, ref = Muon(ours_p, ns_dtype=torch.bfloat16, **kw), torch.optim.Muon(ref_p, **kw)
     for _ in range(4):
         for p, q in zip(ours_p, ref_p):
             gr = torch.randn(p.shape, generator=g)

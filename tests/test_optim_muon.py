@@ -52,7 +52,7 @@ def test_muon_matches_torch_step_by_step(nesterov: bool, weight_decay: float, ad
     ours_p = [nn.Parameter(w.clone()) for w in init]
     ref_p = [nn.Parameter(w.clone()) for w in init]
     kw = dict(lr=0.02, weight_decay=weight_decay, momentum=0.95, nesterov=nesterov)
-    ours = Muon(ours_p, adjust_lr_fn=adjust_lr_fn, **kw)
+    ours = Muon(ours_p, adjust_lr_fn=adjust_lr_fn, ns_dtype=torch.bfloat16, **kw)  # torch's dtype
     ref = torch.optim.Muon(ref_p, adjust_lr_fn=adjust_lr_fn, **kw)
     for step_grads in grads:
         for p, q, gr in zip(ours_p, ref_p, step_grads):
@@ -68,7 +68,9 @@ def test_combined_matches_torch_muon_and_adamw() -> None:
     W0, b0 = torch.randn(20, 12, generator=g), torch.randn(20, generator=g)
     W, b = nn.Parameter(W0.clone()), nn.Parameter(b0.clone())
     Wr, br = nn.Parameter(W0.clone()), nn.Parameter(b0.clone())
-    ours = MuonWithAdamW([W, b], lr=0.02, weight_decay=0.05, adamw_lr=3e-3, adamw_weight_decay=0.01)
+    ours = MuonWithAdamW(
+        [W, b], lr=0.02, weight_decay=0.05, adamw_lr=3e-3, adamw_weight_decay=0.01, ns_dtype=torch.bfloat16
+    )
     ref_m = torch.optim.Muon([Wr], lr=0.02, weight_decay=0.05, adjust_lr_fn="original")
     ref_a = torch.optim.AdamW([br], lr=3e-3, weight_decay=0.01)
     for _ in range(4):
@@ -180,3 +182,28 @@ def test_adam_is_diagonal_steepest_descent() -> None:
         for _ in range(10):
             r = torch.randn(40, generator=g)
             assert (m_hat * r).sum() / (root_v * r**2).sum().sqrt() < dual
+
+
+def test_auto_ns_dtype_follows_native_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ "auto" (the default) is bf16 only where bf16 matmuls are native: float32 on a CPU without the flags."""
+    from deltalab.optim import newton_schulz as ns
+
+    W = nn.Parameter(torch.randn(8, 6, generator=torch.Generator().manual_seed(0)))
+    W.grad = torch.randn(8, 6, generator=torch.Generator().manual_seed(1))
+    steps = {}
+    for flags, name in (({"avx2"}, "plain"), ({"avx2", "avx512_bf16"}, "bf16")):
+        monkeypatch.setattr(ns, "_cpu_flags", lambda f=flags: set(f))
+        ns.native_bf16.cache_clear()
+        assert ns.auto_dtype("cpu") == (torch.bfloat16 if name == "bf16" else torch.float32)
+        p = nn.Parameter(W.detach().clone())
+        p.grad = W.grad.clone()
+        Muon([p], lr=0.1).step()
+        steps[name] = p.detach().clone()
+    ns.native_bf16.cache_clear()
+    for dtype, name in ((torch.float32, "plain"), (torch.bfloat16, "bf16")):
+        p = nn.Parameter(W.detach().clone())
+        p.grad = W.grad.clone()
+        Muon([p], lr=0.1, ns_dtype=dtype).step()
+        assert torch.equal(p, steps[name])
+    with pytest.raises(ValueError, match="ns_dtype"):
+        Muon([nn.Parameter(torch.zeros(3, 3))], ns_dtype="bf16")

@@ -31,7 +31,7 @@ def muon_step_sized(
     for p, q, gr in zip(ours_p, ref_p, grads):
         p.grad, q.grad = gr.clone(), gr.clone()
     kw = dict(lr=0.02, weight_decay=0.0, momentum=0.95, nesterov=True, adjust_lr_fn="original")
-    ours, ref = Muon(ours_p, **kw), torch.optim.Muon(ref_p, **kw)
+    ours, ref = Muon(ours_p, ns_dtype=torch.bfloat16, **kw), torch.optim.Muon(ref_p, **kw)
     t = time_pair(ours.step, ref.step, repeats=repeats, warmup=2, inner=inner)
     return BenchResult.from_timing("muon-step", t, shapes=[list(s) for s in shapes], ns_dtype="bfloat16")
 

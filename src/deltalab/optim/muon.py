@@ -19,7 +19,11 @@ Departures from torch.optim.Muon (2.13):
 1. Parameters with more than two dimensions are accepted: a conv weight (C_out, C_in, kH, kW) is
    flattened to (C_out, C_in·kH·kW) for the orthogonalization and the √max(1, rows/cols) scale.
    Fewer than two dimensions is a ValueError (route those to AdamW: :class:`MuonWithAdamW`).
-2. ``ns_dtype`` chooses the Newton–Schulz matmul dtype (torch: always bf16, also the default here).
+2. ``ns_dtype`` chooses the Newton–Schulz matmul dtype (torch: always bf16). The default "auto" is
+   bf16 where the parameter's device multiplies bf16 natively (CUDA with bf16; a CPU with the
+   avx512_bf16 or amx_bf16 flag) and float32 elsewhere (``newton_schulz.auto_dtype``): on a CPU
+   without those flags bf16 matmuls are emulated ~100× slower than fp32 (`deltalab train --optimizer
+   muon` crawled on such a machine). Pass ``torch.bfloat16`` to match torch.optim.Muon exactly.
 3. ``adjust_lr_fn`` defaults to "original" (Keller's √max(1, rows/cols)); "match_rms_adamw"
    (0.2·√max(rows, cols)) as in torch. As in torch, the weight decay uses the *unadjusted* rate
    (W ← (1 − γλ) W), not the adjusted one.
@@ -36,7 +40,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from deltalab.optim.newton_schulz import NS_COEFFICIENTS
+from deltalab.optim.newton_schulz import NS_COEFFICIENTS, auto_dtype
 from deltalab.optim.registry import OPTIMIZERS
 
 ADJUST_LR_FNS = ("original", "match_rms_adamw")
@@ -74,9 +78,10 @@ def muon_update_(p: Tensor, grad: Tensor, buf: Tensor, group: dict[str, Any]) ->
     update = grad.lerp(buf, momentum) if group["nesterov"] else buf
     if update.ndim > 2:
         update = update.reshape(update.size(0), -1)  # (rows, cols): conv weights flattened
-    ortho = _newton_schulz_2d(
-        update, group["ns_steps"], group["ns_coefficients"], group["eps"], group["ns_dtype"]
-    )
+    dtype = group["ns_dtype"]
+    if dtype == "auto":
+        dtype = auto_dtype(update.device)
+    ortho = _newton_schulz_2d(update, group["ns_steps"], group["ns_coefficients"], group["eps"], dtype)
     rows, cols = update.shape
     if group["weight_decay"]:  # W·1 is W: skip the pass over W (same numbers as torch's unconditional mul_)
         p.mul_(1 - group["lr"] * group["weight_decay"])
@@ -113,7 +118,7 @@ def _muon_defaults(
     eps: float,
     ns_steps: int,
     adjust_lr_fn: str | None,
-    ns_dtype: torch.dtype | None,
+    ns_dtype: torch.dtype | str | None,
 ) -> dict[str, Any]:
     """Muon's hyperparameters, checked, as a param-group defaults dict (shared by both optimizers)."""
     _check("lr", lr, lr >= 0, ">= 0")
@@ -121,6 +126,12 @@ def _muon_defaults(
     _check("weight_decay", weight_decay, weight_decay >= 0, ">= 0")
     _check("ns_steps", ns_steps, isinstance(ns_steps, int) and 0 <= ns_steps < 100, "an int in [0, 100)")
     _check("eps", eps, eps > 0, "> 0")
+    _check(
+        "ns_dtype",
+        ns_dtype,
+        ns_dtype is None or ns_dtype == "auto" or isinstance(ns_dtype, torch.dtype),
+        '"auto", None or a torch.dtype',
+    )
     _check(
         "adjust_lr_fn",
         adjust_lr_fn,
@@ -165,7 +176,8 @@ class Muon(torch.optim.Optimizer):
 
     lr: γ; weight_decay: λ (decoupled, uses the unadjusted γ); momentum: μ; nesterov: use the
     look-ahead (1 − μ) G + μ B; ns_coefficients, ns_steps, eps: the Newton–Schulz iteration;
-    adjust_lr_fn: "original" (√max(1, rows/cols)) or "match_rms_adamw"; ns_dtype: matmul dtype.
+    adjust_lr_fn: "original" (√max(1, rows/cols)) or "match_rms_adamw"; ns_dtype: matmul dtype
+    ("auto": bf16 where the device has native bf16 matmuls, else float32; None keeps the gradient's).
     """
 
     def __init__(
@@ -179,7 +191,7 @@ class Muon(torch.optim.Optimizer):
         eps: float = 1e-7,
         ns_steps: int = 5,
         adjust_lr_fn: str | None = "original",
-        ns_dtype: torch.dtype | None = torch.bfloat16,
+        ns_dtype: torch.dtype | str | None = "auto",
     ) -> None:
         defaults = _muon_defaults(
             lr, weight_decay, momentum, nesterov, ns_coefficients, eps, ns_steps, adjust_lr_fn, ns_dtype
@@ -219,7 +231,7 @@ class MuonWithAdamW(torch.optim.Optimizer):
         eps: float = 1e-7,
         ns_steps: int = 5,
         adjust_lr_fn: str | None = "original",
-        ns_dtype: torch.dtype | None = torch.bfloat16,
+        ns_dtype: torch.dtype | str | None = "auto",
         adamw_lr: float = 1e-3,
         adamw_betas: tuple[float, float] = (0.9, 0.999),
         adamw_eps: float = 1e-8,

@@ -20,16 +20,56 @@ Gram matrix A is (min(m, n), min(m, n)); the long-side form (``short_side=False`
 Departures from torch.optim._muon._zeropower_via_newtonschulz:
 1. ``dtype`` is a choice (torch always uses bf16, also the default here). bf16 pays only where the
    hardware has native bf16 matmuls (GPUs; CPUs with avx512_bf16 / AMX, ~2.4× fp32); on a CPU
-   without them (e.g. the lab host of Nov 2026: ~1 GFLOP/s) pass ``dtype=torch.float32``.
+   without them (e.g. the lab host of Nov 2026: ~1 GFLOP/s) pass ``dtype=torch.float32``;
+   :func:`auto_dtype` makes that choice for a device (the optimizers' default).
 2. Leading batch dimensions are allowed: (..., m, n) is orthogonalized matrix by matrix.
 """
 
 from __future__ import annotations
 
+import functools
+import sys
+
 import torch
 from torch import Tensor
 
 NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of native bf16 matmul on x86
+
+
+def _cpu_flags() -> set[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none, e.g. macOS)."""
+    if not sys.platform.startswith("linux"):
+        return set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+@functools.cache
+def native_bf16(device_type: str) -> bool:
+    """Whether bf16 matmuls run natively on this machine's ``device_type`` ("cpu", "cuda", ...).
+
+    CUDA: ``torch.cuda.is_bf16_supported()``. CPU: the avx512_bf16 or amx_bf16 flag (Linux x86);
+    without it oneDNN emulates bf16 at ~1 GFLOP/s, two orders below fp32 (PITFALLS: machines of one
+    kind differ here). Other devices and platforms: False (the safe answer: fp32 is never slow).
+    A flag check, not a timing probe, so the choice, and with it every number, is deterministic.
+    """
+    if device_type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device_type == "cpu":
+        return bool(_cpu_flags() & set(BF16_CPU_FLAGS))
+    return False
+
+
+def auto_dtype(device: torch.device | str) -> torch.dtype:
+    """The Newton–Schulz matmul dtype for ``device``: bf16 where it is native, float32 elsewhere."""
+    return torch.bfloat16 if native_bf16(torch.device(device).type) else torch.float32
 
 
 def newton_schulz(
