@@ -88,7 +88,8 @@ class BenchResult:
         return out
 
     def summary(self) -> str:
-        """One line for a terminal: the ratio, the two medians, the spread over seeds, the goal."""
+        """One line for a terminal: the ratio, the two medians, the spread over seeds, the goal
+        (and a second line with ``extra["note"]`` where a benchmark gives one)."""
         if self.skipped is not None:
             return f"{self.name:26s} skipped: {self.skipped}"
         goal = ""
@@ -102,7 +103,11 @@ class BenchResult:
                 f" median of seeds {self.extra['seeds'][0]}..{self.extra['seeds'][-1]},"
                 f" range {self.extra['candidate_min']:.4g}..{self.extra['candidate_max']:.4g}"
             )
-        return f"{self.name:26s} ratio {self.ratio:8.4g}  ({self.candidate:.4g} vs {base} {self.unit}{spread}){goal}"
+        note = f"\n{'':26s} {self.extra['note']}" if "note" in self.extra else ""
+        return (
+            f"{self.name:26s} ratio {self.ratio:8.4g}  ({self.candidate:.4g} vs {base} {self.unit}{spread}){goal}"
+            + note
+        )
 
     @classmethod
     def skip(cls, name: str, why: str) -> BenchResult:
