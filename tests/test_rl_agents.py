@@ -151,6 +151,52 @@ def test_reinforce_stops_on_the_mean_of_the_last_batches():
         ReinforceConfig(target_batches=0)
 
 
+def test_reinforce_anneals_after_solving():
+    cfg = ReinforceConfig(
+        updates=9, episodes_per_batch=2, target_return=1.0, target_batches=3, anneal_updates=2
+    )
+    _, _, log = train_reinforce("CartPole-v1", cfg, seed=0)
+    assert log["solved_at"] == [3] and len(log["mean_return"]) == 5  # solved after 3, then 2 more
+    with pytest.raises(ValueError, match="anneal"):
+        ReinforceConfig(anneal_lr_factor=0.0)
+
+
+class _TruncatingEnv(gym.Env):
+    """Two steps of reward 1, then truncated (not terminated) at a fixed last observation."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (4,))
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self, terminate: bool = False) -> None:
+        self.t, self.terminate = 0, terminate
+
+    def reset(self, seed=None, options=None):
+        self.t = 0
+        return np.zeros(4, dtype=np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        end = self.t == 2
+        return np.full(4, 0.5, dtype=np.float32), 1.0, end and self.terminate, end and not self.terminate, {}
+
+
+def test_collect_bootstraps_only_truncated_episodes():
+    policy = torch.nn.Linear(4, 2)
+    value = torch.nn.Linear(4, 1)
+    with torch.no_grad():
+        v_last = float(value(torch.full((1, 4), 0.5)).item())
+    for terminate in (False, True):
+        plain = collect([_TruncatingEnv(terminate)], policy, 0.9, np.random.default_rng(0))
+        boot = collect([_TruncatingEnv(terminate)], policy, 0.9, np.random.default_rng(0), value)
+        torch.testing.assert_close(plain.returns, torch.tensor([1.9, 1.0]))
+        tail = 0.0 if terminate else 0.9 * v_last  # a real termination is never bootstrapped
+        torch.testing.assert_close(
+            boot.returns, torch.tensor([1.9 + 0.81 * v_last * (not terminate), 1.0 + tail])
+        )
+    with pytest.raises(ValueError, match="bootstrap_truncated needs baseline"):
+        train_reinforce("CartPole-v1", ReinforceConfig(updates=1, baseline=False, bootstrap_truncated=True))
+
+
 def test_td_gammon_tiny_run():
     from deltalab.rl.envs.dice_race import DiceRace
 

@@ -47,6 +47,18 @@ class ReinforceConfig:
     target_batches: int = 1
     """batches the stopping test averages (one lucky batch of a still-unreliable policy can reach
     the target: CartPole's own "solved" test averages 100 episodes)"""
+    anneal_updates: int = 0
+    """once the stopping test first passes, train this many more updates at ``lr`` ×
+    ``anneal_lr_factor`` before stopping (0: stop at once). Adam keeps its steps ~lr in size however
+    small the true gradient, so a policy that has just become good keeps being pushed around by
+    noise; a smaller rate for a while settles it (its occasional early failures get rarer)"""
+    anneal_lr_factor: float = 0.3
+    """the rate factor of the annealing updates"""
+    bootstrap_truncated: bool = False
+    """an episode cut by the time limit (truncated, not terminated) ends its returns with γ·V(s_T)
+    from the baseline instead of 0 (Pardo et al. 2018, "Time Limits in Reinforcement Learning"):
+    the time limit is not part of the task, and without it the last steps of a perfect episode look
+    like failures to both the baseline and the policy. Needs ``baseline``."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.gamma <= 1:
@@ -55,6 +67,11 @@ class ReinforceConfig:
             raise ValueError(f"episodes_per_batch must be > 0, got {self.episodes_per_batch}")
         if self.target_batches <= 0:
             raise ValueError(f"target_batches must be > 0, got {self.target_batches}")
+        if self.anneal_updates < 0 or not 0 < self.anneal_lr_factor <= 1:
+            raise ValueError(
+                f"anneal_updates must be >= 0 and anneal_lr_factor in (0, 1], got "
+                f"{self.anneal_updates}, {self.anneal_lr_factor}"
+            )
 
 
 def mlp(in_features: int, hidden: int, out_features: int) -> nn.Module:
@@ -72,12 +89,22 @@ class Batch:
     episode_returns: np.ndarray
 
 
-def collect(envs: list[gym.Env], policy: nn.Module, gamma: float, rng: np.random.Generator) -> Batch:
-    """One episode per env, all stepped together with one batched policy call per step."""
+def collect(
+    envs: list[gym.Env],
+    policy: nn.Module,
+    gamma: float,
+    rng: np.random.Generator,
+    bootstrap: nn.Module | None = None,
+) -> Batch:
+    """One episode per env, all stepped together with one batched policy call per step.
+
+    ``bootstrap``: a value net V; an episode that was truncated (not terminated) starts its
+    returns-to-go from γ·V(s_T) at its last observation instead of 0."""
     n = len(envs)
     obs = np.stack([env.reset(seed=int(rng.integers(2**31)))[0] for env in envs])  # (N, O)
     alive = np.ones(n, dtype=bool)
     trajs: list[list[tuple[np.ndarray, int, float]]] = [[] for _ in range(n)]
+    tail = np.zeros(n)  # the value each episode's return starts from after its last step
     while alive.any():
         idx = np.flatnonzero(alive)
         with torch.no_grad():
@@ -93,9 +120,12 @@ def collect(envs: list[gym.Env], policy: nn.Module, gamma: float, rng: np.random
             obs[i] = o2
             if term or trunc:
                 alive[i] = False
+                if trunc and not term and bootstrap is not None:
+                    with torch.no_grad():
+                        tail[i] = float(bootstrap(torch.as_tensor(o2, dtype=torch.float32)[None]).item())
     all_obs, all_act, all_ret, all_ep, ep_ret = [], [], [], [], []
     for e, traj in enumerate(trajs):
-        g, rets = 0.0, []
+        g, rets = tail[e], []  # V(s_T) of a truncated episode, else 0
         for _, _, r in reversed(traj):
             g = r + gamma * g
             rets.append(g)
@@ -123,7 +153,8 @@ def train_reinforce(
     env_id: str, cfg: ReinforceConfig, seed: int = 0
 ) -> tuple[nn.Module, nn.Module, dict[str, list[float]]]:
     """Train until the mean return of the last ``target_batches`` batches reaches ``target_return``
-    or ``updates`` run out; returns policy, value, log."""
+    (then ``anneal_updates`` more at the lowered rate) or ``updates`` run out; returns policy,
+    value, log (``log["solved_at"]``: the update count at which the test first passed, or [])."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     envs = [gym.make(env_id) for _ in range(cfg.episodes_per_batch)]
@@ -131,10 +162,12 @@ def train_reinforce(
     policy, value = mlp(obs_dim, cfg.hidden, n_actions), mlp(obs_dim, cfg.hidden, 1)
     opt = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
     opt_v = torch.optim.Adam(value.parameters(), lr=cfg.lr_value)
-    log: dict[str, list[float]] = {"update": [], "mean_return": [], "episodes": []}
+    log: dict[str, list[float]] = {"update": [], "mean_return": [], "episodes": [], "solved_at": []}
     episodes = 0
+    if cfg.bootstrap_truncated and not cfg.baseline:
+        raise ValueError("bootstrap_truncated needs baseline=True (it bootstraps from the learned V)")
     for update in range(cfg.updates):
-        batch = collect(envs, policy, cfg.gamma, rng)
+        batch = collect(envs, policy, cfg.gamma, rng, value if cfg.bootstrap_truncated else None)
         episodes += len(batch.episode_returns)
         adv = batch.returns
         if cfg.baseline:
@@ -154,7 +187,12 @@ def train_reinforce(
         log["episodes"].append(episodes)
         log["mean_return"].append(float(batch.episode_returns.mean()))
         recent = log["mean_return"][-cfg.target_batches :]
-        if len(recent) == cfg.target_batches and sum(recent) / len(recent) >= cfg.target_return:
+        solved = len(recent) == cfg.target_batches and sum(recent) / len(recent) >= cfg.target_return
+        if solved and not log["solved_at"]:
+            log["solved_at"].append(update + 1)
+            for group in opt.param_groups:
+                group["lr"] *= cfg.anneal_lr_factor
+        if log["solved_at"] and update + 1 >= log["solved_at"][0] + cfg.anneal_updates:
             break
     return policy, value, log
 
