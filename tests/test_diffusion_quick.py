@@ -32,3 +32,23 @@ def test_weight_decay_shrinks_the_weights_and_betas_change_the_run():
     assert l0 != l2
     with pytest.raises(ValueError, match="weight_decay"):
         _train(weight_decay=-1.0)
+
+
+def test_stratified_t_covers_every_stratum_and_keeps_the_distribution():
+    """Low-discrepancy t: with b = T uniform draws each t exactly once; with t_probs each batch
+    puts ≈ b·p(t) draws on each t, and over many batches the histogram matches p(t)."""
+    sched = NoiseSchedule(timesteps=10)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(5):
+        t = sched.draw_t(10, generator=g, stratified=True)
+        assert sorted(t.tolist()) == list(range(10))
+    probs = torch.tensor([0.05, 0.05, 0.1, 0.2, 0.3, 0.1, 0.1, 0.05, 0.03, 0.02])
+    counts = torch.zeros(10)
+    for _ in range(400):
+        t = sched.draw_t(20, probs, g, stratified=True)
+        c = torch.bincount(t, minlength=10).float()
+        assert (c - 20 * probs).abs().max() <= 1.0 + 1e-6  # every batch within one draw of b·p(t)
+        counts += c
+    assert torch.allclose(counts / counts.sum(), probs, atol=0.005)
+    (_, l0), (_, l1) = _train(), _train(stratified_t=True)
+    assert l0 != l1 and all(v == v for v in l1)

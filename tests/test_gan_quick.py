@@ -1,6 +1,7 @@
-"""Unit tests for the speed options of the GAN loops and the progressive GAN's minibatch std."""
+"""Unit tests for the speed options of the GAN loops and the progressive GAN's minibatch std and widths."""
 
 import torch
+import torch.nn.functional as F
 
 from deltalab.models.gan import Discriminator, GANConfig, Generator, frozen, generator_loss, train_gan
 from deltalab.models.progressive_gan import (
@@ -57,3 +58,27 @@ def test_progressive_on_step_and_betas():
     hist = train_progressive(G, D, lambda n: torch.rand(n, 1, 8, 8), cfg, on_step=steps.append)
     assert steps == [1, 2, 3, 4, 5] and len(hist["d_loss"]) == 5
     assert all(p.requires_grad for p in D.parameters())
+
+
+def test_progressive_width_at_8x8_and_the_alpha_1_shortcut():
+    torch.manual_seed(0)
+    G = ProgressiveGenerator(4, 8, codes=4, channels_8=3)
+    D = ProgressiveDiscriminator(8, minibatch_std=True, channels_8=3)
+    assert G.block8[0].out_channels == 3 and G.to_rgb8.in_channels == 3
+    assert D.from_rgb8[0].out_channels == 3 and D.block8[0].in_channels == 3 and D.block8[0].out_channels == 8
+    z, x = torch.randn(5, 4), torch.rand(5, 1, 8, 8)
+    with torch.no_grad():
+        # α = 1 skips the old path: bitwise the blend (1 − 1) · old + 1 · new of the general formula
+        zc = torch.cat([z, G.code(z)], dim=1)
+        h4 = G.block4(G.base(zc).view(-1, 8, 4, 4))
+        old = F.interpolate(torch.sigmoid(G.to_rgb4(h4)), scale_factor=2)
+        new = torch.sigmoid(G.to_rgb8(G.block8(F.interpolate(h4, scale_factor=2))))
+        assert torch.equal(G(z, 8, 1.0), 0.0 * old + 1.0 * new)
+        h = F.avg_pool2d(D.block8(D.from_rgb8(x)), 2)
+        skip = D.from_rgb4(F.avg_pool2d(x, 2))
+        assert torch.equal(D(x, 1.0), D.trunk4(0.0 * skip + 1.0 * h).squeeze(1))
+        assert G(z, 8, 0.5).shape == (5, 1, 8, 8) and D(x, 0.5).shape == (5,)
+    # at α = 1 the old output paths get no gradient (their weight in the blend is 0)
+    D(G(z, 8, 1.0), 1.0).sum().backward()
+    assert G.to_rgb4.weight.grad is None and D.from_rgb4[0].weight.grad is None
+    assert G.to_rgb8.weight.grad is not None and D.from_rgb8[0].weight.grad is not None

@@ -79,6 +79,30 @@ class NoiseSchedule:
             x = self.alphas[s].sqrt().item() * x + self.betas[s].sqrt().item() * z
         return x
 
+    def draw_t(
+        self,
+        b: int,
+        t_probs: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        stratified: bool = False,
+        device: str | torch.device = "cpu",
+    ) -> torch.Tensor:
+        """(b,) training timesteps: uniform, or from ``t_probs`` (T,); ``stratified`` low-discrepancy.
+
+        Stratified (Kingma et al., VDM, arXiv:2107.00630, App. I): one u₀ ~ U(0, 1),
+        u_i = (u₀ + i/b) mod 1, t_i the u_i-quantile of p(t). Each t_i is still distributed as
+        p(t), so the loss stays unbiased, but every batch covers p(t) evenly (less gradient noise).
+        """
+        if stratified:
+            u = (torch.rand(1, generator=generator) + torch.arange(b) / b) % 1.0  # (b,)
+            probs = torch.ones(self.timesteps) if t_probs is None else t_probs.cpu()
+            cdf = torch.cumsum(probs.double(), 0)
+            t = torch.searchsorted(cdf / cdf[-1], u.double(), right=True).clamp(max=self.timesteps - 1)
+            return t.to(device)
+        if t_probs is None:
+            return torch.randint(0, self.timesteps, (b,), device=device)
+        return torch.multinomial(t_probs, b, replacement=True, generator=generator).to(device)
+
     def loss(
         self,
         model: Denoiser,
@@ -86,12 +110,11 @@ class NoiseSchedule:
         cond: torch.Tensor | None = None,
         t_probs: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
+        stratified: bool = False,
     ) -> torch.Tensor:
-        """The ε-prediction ("simple") loss at t uniform, or drawn from ``t_probs`` (T,) when given."""
-        if t_probs is None:
-            t = torch.randint(0, self.timesteps, (x0.shape[0],), device=x0.device)
-        else:
-            t = torch.multinomial(t_probs, x0.shape[0], replacement=True, generator=generator).to(x0.device)
+        """The ε-prediction ("simple") loss at t uniform, or drawn from ``t_probs`` (T,) when given;
+        ``stratified`` draws the batch's t low-discrepancy (``draw_t``)."""
+        t = self.draw_t(x0.shape[0], t_probs, generator, stratified, x0.device)
         noise = torch.randn_like(x0)
         pred = (
             model(self.q_sample(x0, t, noise), t)
@@ -204,13 +227,15 @@ def train_diffusion(
     betas: tuple[float, float] = (0.9, 0.999),
     weight_decay: float = 0.0,
     fused: bool | None = None,
+    stratified_t: bool = False,
 ) -> list[float]:
     """Adam on the ε loss with random mini-batches of ``data`` (N, ...); returns the losses.
 
     The lr rises linearly over ``warmup`` steps, then decays to 0 on a cosine; ``ema`` (an
     ``AveragedModel`` of ``model``) is updated after every step; ``t_probs`` (T,) draws t.
     ``weight_decay`` > 0 makes it AdamW (decoupled decay); ``fused=True`` is torch's one-kernel
-    step (same update, a fraction of the per-step overhead on small models).
+    step (same update, a fraction of the per-step overhead on small models); ``stratified_t``
+    draws each batch's t low-discrepancy (see ``NoiseSchedule.loss``).
     """
     if steps < 1 or not 0 <= warmup < steps:
         raise ValueError(f"need steps >= 1 and 0 <= warmup < steps, got steps={steps}, warmup={warmup}")
@@ -232,7 +257,7 @@ def train_diffusion(
     losses = []
     for _ in range(steps):
         idx = torch.randint(0, data.shape[0], (batch_size,), generator=generator).to(data.device)
-        loss = schedule.loss(model, data[idx], t_probs=t_probs, generator=generator)
+        loss = schedule.loss(model, data[idx], t_probs=t_probs, generator=generator, stratified=stratified_t)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

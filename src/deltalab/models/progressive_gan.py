@@ -10,9 +10,11 @@ it in with α rising linearly from 0 to 1:
 As in the paper, the generator normalizes each pixel's feature vector to unit RMS after every
 convolution (pixel norm, x / sqrt(mean_c x² + ε)) and samples come from an EMA of its weights.
 
-Departures: (1) two resolutions only; (2) no equalized learning rate (the nets are tiny) and the
-minibatch-stddev layer only as an option (``ProgressiveDiscriminator(minibatch_std=True)``, one
-group, the whole batch); (3) the non-saturating loss of ``models.gan``, not WGAN-GP.
+Departures: (1) two resolutions only; (2) no equalized learning rate (the nets are tiny; it
+measured no better here) and the minibatch-stddev layer only as an option
+(``ProgressiveDiscriminator(minibatch_std=True)``, one group, the whole batch); (3) the
+non-saturating loss of ``models.gan``, not WGAN-GP. As in the paper, where the width falls as the
+resolution grows, the 8×8 block may be narrower than the 4×4 one (``channels_8``).
 
 Shapes: B batch, Z latent, C channels; images (B, 1, 4, 4) at stage 4 and (B, 1, 8, 8) at stage 8.
 """
@@ -49,12 +51,17 @@ def fade(low: torch.Tensor, high: torch.Tensor, alpha: float) -> torch.Tensor:
 class ProgressiveGenerator(nn.Module):
     """z (B, Z) → image at the current resolution (4 or 8) with fade-in ``alpha``.
 
-    ``codes`` > 0 adds the discrete latent code of ``models.gan.LatentCode`` to z.
+    ``codes`` > 0 adds the discrete latent code of ``models.gan.LatentCode`` to z. ``channels`` is
+    the width at 4×4; ``channels_8`` (default: the same) the width of the 8×8 block, where a
+    convolution costs four times as much per channel pair.
     """
 
-    def __init__(self, latent_dim: int = 16, channels: int = 64, codes: int = 0) -> None:
+    def __init__(
+        self, latent_dim: int = 16, channels: int = 64, codes: int = 0, channels_8: int | None = None
+    ) -> None:
         super().__init__()
         self.latent_dim, self.channels = latent_dim, channels
+        c8 = channels_8 or channels
         self.code = LatentCode(codes, latent_dim) if codes else None
         z_in = latent_dim * (2 if codes else 1)
         self.base = nn.Sequential(nn.Linear(z_in, channels * 16), nn.LeakyReLU(0.2))
@@ -62,10 +69,8 @@ class ProgressiveGenerator(nn.Module):
             nn.Conv2d(channels, channels, 3, padding=1), nn.LeakyReLU(0.2), PixelNorm()
         )
         self.to_rgb4 = nn.Conv2d(channels, 1, 1)
-        self.block8 = nn.Sequential(
-            nn.Conv2d(channels, channels, 3, padding=1), nn.LeakyReLU(0.2), PixelNorm()
-        )
-        self.to_rgb8 = nn.Conv2d(channels, 1, 1)
+        self.block8 = nn.Sequential(nn.Conv2d(channels, c8, 3, padding=1), nn.LeakyReLU(0.2), PixelNorm())
+        self.to_rgb8 = nn.Conv2d(c8, 1, 1)
 
     def forward(self, z: torch.Tensor, resolution: int = 8, alpha: float = 1.0) -> torch.Tensor:
         if resolution not in (4, 8) or not 0.0 <= alpha <= 1.0:
@@ -73,11 +78,13 @@ class ProgressiveGenerator(nn.Module):
         if self.code is not None:
             z = torch.cat([z, self.code(z)], dim=1)  # (B, 2Z)
         h4 = self.block4(self.base(z).view(-1, self.channels, 4, 4))  # (B, C, 4, 4)
-        img4 = torch.sigmoid(self.to_rgb4(h4))
         if resolution == 4:
-            return img4
-        h8 = self.block8(F.interpolate(h4, scale_factor=2, mode="nearest"))  # (B, C, 8, 8)
+            return torch.sigmoid(self.to_rgb4(h4))
+        h8 = self.block8(F.interpolate(h4, scale_factor=2, mode="nearest"))  # (B, C8, 8, 8)
         img8 = torch.sigmoid(self.to_rgb8(h8))
+        if alpha == 1.0:  # the old path has weight 0: skip it (same output, its gradient is 0)
+            return img8
+        img4 = torch.sigmoid(self.to_rgb4(h4))
         return fade(F.interpolate(img4, scale_factor=2, mode="nearest"), img8, alpha)
 
 
@@ -98,14 +105,18 @@ class ProgressiveDiscriminator(nn.Module):
     """image (B, 1, 4 or 8, 4 or 8) → logit (B,), with the mirrored fade-in.
 
     ``minibatch_std`` puts a ``MinibatchStd`` before the 4×4 trunk (the paper's place: before D's
-    last block), which then takes C + 1 channels.
+    last block), which then takes C + 1 channels. ``channels_8`` (default: ``channels``) is the
+    width of fromRGB_8 and the 8×8 block's input; the block maps it to ``channels`` for the trunk.
     """
 
-    def __init__(self, channels: int = 64, minibatch_std: bool = False) -> None:
+    def __init__(
+        self, channels: int = 64, minibatch_std: bool = False, channels_8: int | None = None
+    ) -> None:
         super().__init__()
+        c8 = channels_8 or channels
         self.from_rgb4 = nn.Sequential(nn.Conv2d(1, channels, 1), nn.LeakyReLU(0.2))
-        self.from_rgb8 = nn.Sequential(nn.Conv2d(1, channels, 1), nn.LeakyReLU(0.2))
-        self.block8 = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.LeakyReLU(0.2))
+        self.from_rgb8 = nn.Sequential(nn.Conv2d(1, c8, 1), nn.LeakyReLU(0.2))
+        self.block8 = nn.Sequential(nn.Conv2d(c8, channels, 3, padding=1), nn.LeakyReLU(0.2))
         self.trunk4 = nn.Sequential(
             *([MinibatchStd()] if minibatch_std else []),
             nn.Conv2d(channels + minibatch_std, channels, 3, padding=1),
@@ -120,6 +131,8 @@ class ProgressiveDiscriminator(nn.Module):
         if x.shape[-1] != 8:
             raise ValueError(f"images must be 4×4 or 8×8, got {tuple(x.shape)}")
         h = F.avg_pool2d(self.block8(self.from_rgb8(x)), 2)  # (B, C, 4, 4)
+        if alpha == 1.0:  # the old path has weight 0: skip it (same output, its gradient is 0)
+            return self.trunk4(h).squeeze(1)
         skip = self.from_rgb4(F.avg_pool2d(x, 2))
         return self.trunk4(fade(skip, h, alpha)).squeeze(1)
 
