@@ -13,7 +13,7 @@ from deltalab.nn.mup import MupMLP
 def test_mup_bias_init_is_width_independent(width: int) -> None:
     """mup_bias_init: hidden biases ~ U(±1/√base_width) at every width (the mup package's rule)."""
     torch.manual_seed(0)
-    bias = MupMLP(16, width, 10, depth=2, base_width=64, mup_bias_init=True)[3].bias
+    bias = MupMLP(16, width, 10, num_layers=2, base_width=64, mup_bias_init=True)[3].bias
     assert bias.abs().max() <= 1 / 8
     assert bias.std().item() == pytest.approx((1 / 3) ** 0.5 / 8, rel=0.3)
 
@@ -69,9 +69,9 @@ def test_mup_init_follows_the_mup_package_rescaling() -> None:
     readout's weight and bias by √m (``MuOutput._rescale_parameters``)."""
     width, base = 512, 64
     torch.manual_seed(0)
-    sp = MupMLP(16, width, 10, depth=2, base_width=base, mup=False)
+    sp = MupMLP(16, width, 10, num_layers=2, base_width=base, mup=False)
     torch.manual_seed(0)
-    mu = MupMLP(16, width, 10, depth=2, base_width=base, mup=True, mup_bias_init=True)
+    mu = MupMLP(16, width, 10, num_layers=2, base_width=base, mup=True, mup_bias_init=True)
     m = width / base
     torch.testing.assert_close(mu[1].bias, sp[1].bias, rtol=0, atol=0)
     torch.testing.assert_close(mu[3].bias, sp[3].bias * m**0.5)

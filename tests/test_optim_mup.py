@@ -16,9 +16,9 @@ from deltalab.optim.mup import base_shapes, lr_multiplier, mup_param_groups
 @pytest.mark.parametrize("rule", ["adam", "sgd"])
 def test_mup_at_base_width_equals_sp(rule: str) -> None:
     torch.manual_seed(0)
-    mup = MupMLP(10, 32, 4, depth=2, base_width=32, mup=True)
+    mup = MupMLP(10, 32, 4, num_layers=2, base_width=32, mup=True)
     torch.manual_seed(0)
-    sp = MupMLP(10, 32, 4, depth=2, base_width=32, mup=False)
+    sp = MupMLP(10, 32, 4, num_layers=2, base_width=32, mup=False)
     x, y = torch.randn(16, 10), torch.randint(0, 4, (16,))
     torch.testing.assert_close(mup(x), sp(x), rtol=0, atol=0)
     cls = torch.optim.Adam if rule == "adam" else torch.optim.SGD
@@ -105,6 +105,6 @@ def test_mup_mlp_hidden_bias_departure_is_as_documented():
 
     for width in (64, 1024):
         torch.manual_seed(0)
-        hidden = MupMLP(16, width, 10, depth=2)[3]
+        hidden = MupMLP(16, width, 10, num_layers=2)[3]
         assert hidden.bias.abs().max() <= 1 / width**0.5
         assert hidden.bias.std().item() == pytest.approx((1 / 3) ** 0.5 / width**0.5, rel=0.25)

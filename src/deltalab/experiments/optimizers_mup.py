@@ -27,7 +27,7 @@ from deltalab.nn.unit_scaling import (
 from deltalab.optim.mup import base_shapes, mup_adam
 
 BASE_WIDTH = 64
-LAYERS = {"input": 2, "hidden": 4, "readout": 5}  # MupMLP(depth=2) indices whose outputs we watch
+LAYERS = {"input": 2, "hidden": 4, "readout": 5}  # MupMLP(num_layers=2) indices whose outputs we watch
 
 
 def coord_changes(width: int, mup: bool, x: Tensor, y: Tensor, lr: float, steps: int, seed: int) -> Tensor:
@@ -38,8 +38,8 @@ def coord_changes(width: int, mup: bool, x: Tensor, y: Tensor, lr: float, steps:
     the forward pass of step t + 1 (one extra forward at the end), not from separate passes.
     """
     torch.manual_seed(seed)
-    model = MupMLP(40, width, 10, depth=2, base_width=BASE_WIDTH, mup=mup, mup_bias_init=mup)
-    base = base_shapes(MupMLP(40, BASE_WIDTH, 10, depth=2, base_width=BASE_WIDTH)) if mup else None
+    model = MupMLP(40, width, 10, num_layers=2, base_width=BASE_WIDTH, mup=mup, mup_bias_init=mup)
+    base = base_shapes(MupMLP(40, BASE_WIDTH, 10, num_layers=2, base_width=BASE_WIDTH)) if mup else None
     opt = mup_adam(model, base, lr)
     h0: list[Tensor] = []
     rows = []

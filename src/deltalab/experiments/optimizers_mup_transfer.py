@@ -31,7 +31,7 @@ def make_mlp(width: int, mup: bool) -> MupMLP:
     biases nn.Linear's. μP then rescales it as the package's ``set_base_shapes`` does: readout
     weight and bias × √m (MuReadout, whose forward divides by m), hidden biases × √m.
     """
-    model = MupMLP(40, width, 10, depth=2, base_width=BASE_WIDTH, mup=mup, mup_bias_init=mup)
+    model = MupMLP(40, width, 10, num_layers=2, base_width=BASE_WIDTH, mup=mup, mup_bias_init=mup)
     with torch.no_grad():
         for layer in model:
             if isinstance(layer, nn.Linear):
@@ -50,7 +50,7 @@ def final_loss(width: int, lr: float, mup: bool, x: Tensor, y: Tensor, steps: in
     """
     torch.manual_seed(seed)
     model = make_mlp(width, mup)
-    base = base_shapes(MupMLP(40, BASE_WIDTH, 10, depth=2, base_width=BASE_WIDTH)) if mup else None
+    base = base_shapes(MupMLP(40, BASE_WIDTH, 10, num_layers=2, base_width=BASE_WIDTH)) if mup else None
     opt = mup_adam(model, base, lr, fused=True)  # fused: the widest width's Adam step was ~40% of its time
     g = torch.Generator().manual_seed(seed)
     tail = []

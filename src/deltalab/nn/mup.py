@@ -87,7 +87,7 @@ def attention_scale(head_dim: int, base_head_dim: int | None = None) -> float:
 
 
 class MupMLP(nn.Sequential):
-    """Flatten → Linear(in, width) → act → [Linear(width, width) → act] × (depth − 1) → readout.
+    """Flatten → Linear(in, width) → act → [Linear(width, width) → act] × (num_layers − 1) → readout.
 
     mup=True: the readout is a :class:`MuReadout` with width_mult = width / base_width;
     mup=False: a plain ``nn.Linear`` (standard parametrization). Same seed and width = base_width
@@ -99,17 +99,19 @@ class MupMLP(nn.Sequential):
         in_features: int,
         width: int,
         out_features: int,
-        depth: int = 2,
+        num_layers: int = 2,
         base_width: int = 64,
         mup: bool = True,
         activation: Callable[[], nn.Module] = nn.ReLU,
         zero_init_readout: bool = False,
         mup_bias_init: bool = False,
     ) -> None:
-        if depth < 1 or width < 1 or base_width < 1:
-            raise ValueError(f"depth, width, base_width must be >= 1, got {depth}, {width}, {base_width}")
+        if num_layers < 1 or width < 1 or base_width < 1:
+            raise ValueError(
+                f"num_layers, width, base_width must be >= 1, got {num_layers}, {width}, {base_width}"
+            )
         layers: list[nn.Module] = [nn.Flatten(), nn.Linear(in_features, width), activation()]
-        for _ in range(depth - 1):
+        for _ in range(num_layers - 1):
             layers += [nn.Linear(width, width), activation()]
         if mup:
             layers.append(

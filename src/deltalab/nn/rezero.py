@@ -62,21 +62,21 @@ class _Block(nn.Module):
 
 
 class DeepFC(nn.Module):
-    """Linear(in→width) → ``depth`` blocks of the chosen variant → Linear(width→out).
+    """Linear(in→width) → ``num_layers`` blocks of the chosen variant → Linear(width→out).
 
     (B, in_features) → (B, out_features).
     """
 
     def __init__(
-        self, in_features: int, width: int, depth: int, out_features: int, variant: str = "rezero"
+        self, in_features: int, width: int, num_layers: int, out_features: int, variant: str = "rezero"
     ) -> None:
         super().__init__()
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
-        if depth < 1 or width < 1:
-            raise ValueError(f"depth and width must be >= 1, got depth={depth}, width={width}")
+        if num_layers < 1 or width < 1:
+            raise ValueError(f"num_layers and width must be >= 1, got num_layers={num_layers}, width={width}")
         self.embed = nn.Linear(in_features, width)
-        self.blocks = nn.Sequential(*[_Block(width, variant) for _ in range(depth)])
+        self.blocks = nn.Sequential(*[_Block(width, variant) for _ in range(num_layers)])
         self.head = nn.Linear(width, out_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
