@@ -41,7 +41,7 @@ def test_tiny_run_with_polyak_and_decay(tau):
         eval_episodes=1,
         tau=tau,
         lr_end=1e-5,
-        hidden=16,
+        hidden_dim=16,
         buffer_size=1000,
     )
     q, log = train_dqn("CartPole-v1", cfg, seed=0)
@@ -70,7 +70,7 @@ def test_tiny_run_nstep():
         eval_every=300,
         eval_episodes=1,
         n_step=3,
-        hidden=16,
+        hidden_dim=16,
         buffer_size=1000,
     )
     _, log = train_dqn("CartPole-v1", cfg, seed=0)

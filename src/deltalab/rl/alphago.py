@@ -62,7 +62,7 @@ class AlphaGoConfig:
     """p_σ self-play games for the value net (one position each)"""
     epochs: int = 30
     """minibatch Adam epochs per net"""
-    hidden: int = 128
+    hidden_dim: int = 128
     """MLP width"""
     lam: float = 0.5
     """mixing λ of value net and rollout"""
@@ -76,9 +76,13 @@ class AlphaGoConfig:
             raise ValueError(f"expert_depth must be >= 1, got {self.expert_depth}")
 
 
-def _mlp(obs_dim: int, hidden: int, out: int) -> nn.Module:
+def _mlp(obs_dim: int, hidden_dim: int, out: int) -> nn.Module:
     return nn.Sequential(
-        nn.Linear(obs_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, out)
+        nn.Linear(obs_dim, hidden_dim),
+        nn.ReLU(),
+        nn.Linear(hidden_dim, hidden_dim),
+        nn.ReLU(),
+        nn.Linear(hidden_dim, out),
     )
 
 
@@ -216,7 +220,7 @@ def train_alphago(
         y_np = np.concatenate([y_np, game.n_actions - 1 - y_np])
     x, mask, y = torch.as_tensor(x_np, dtype=torch.float32), torch.as_tensor(m_np), torch.as_tensor(y_np)
     obs_dim = x.shape[1]
-    policy, rollout = _mlp(obs_dim, cfg.hidden, game.n_actions), nn.Linear(obs_dim, game.n_actions)
+    policy, rollout = _mlp(obs_dim, cfg.hidden_dim, game.n_actions), nn.Linear(obs_dim, game.n_actions)
     for model in (policy, rollout):
         _fit(model, x, lambda m, i: F.cross_entropy(_masked_logits(m, x[i], mask[i]), y[i]), cfg.epochs)
     with torch.no_grad():
@@ -226,7 +230,7 @@ def train_alphago(
     if cfg.mirror:
         vx_np, vz_np = np.concatenate([vx_np, _mirror_obs(game, vx_np)]), np.concatenate([vz_np, vz_np])
     vx_t, vz_t = torch.as_tensor(vx_np), torch.as_tensor(vz_np)
-    value = _mlp(obs_dim, cfg.hidden, 1)
+    value = _mlp(obs_dim, cfg.hidden_dim, 1)
     _fit(value, vx_t, lambda m, i: F.mse_loss(torch.tanh(m(vx_t[i])).squeeze(1), vz_t[i]), cfg.epochs)
     stats = {
         "expert_positions": len(y),

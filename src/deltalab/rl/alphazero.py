@@ -57,7 +57,7 @@ class AlphaZeroConfig:
     """AdamW learning rate"""
     weight_decay: float = 1e-4
     """AdamW weight decay"""
-    hidden: int = 128
+    hidden_dim: int = 128
     """MLP width"""
 
     def __post_init__(self) -> None:
@@ -70,13 +70,13 @@ class AlphaZeroConfig:
 class PolicyValueNet(nn.Module):
     """(B, O) → policy logits (B, A), value in [-1, 1] (B,)."""
 
-    def __init__(self, obs_dim: int, n_actions: int, hidden: int = 128) -> None:
+    def __init__(self, obs_dim: int, n_actions: int, hidden_dim: int = 128) -> None:
         super().__init__()
         self.trunk = nn.Sequential(
-            nn.Linear(obs_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU()
+            nn.Linear(obs_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, hidden_dim), nn.ReLU()
         )
-        self.policy_head = nn.Linear(hidden, n_actions)
-        self.value_head = nn.Linear(hidden, 1)
+        self.policy_head = nn.Linear(hidden_dim, n_actions)
+        self.value_head = nn.Linear(hidden_dim, 1)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.trunk(x)
@@ -133,7 +133,7 @@ def train_alphazero(
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     obs_dim = len(game.encode(game.initial_state()))
-    net = PolicyValueNet(obs_dim, game.n_actions, cfg.hidden)
+    net = PolicyValueNet(obs_dim, game.n_actions, cfg.hidden_dim)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     buffer = GameBuffer(cfg.buffer_size, obs_dim, game.n_actions, seed=seed)
     log: dict[str, list[float]] = {"policy_loss": [], "value_loss": [], "positions": []}

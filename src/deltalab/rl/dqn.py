@@ -86,7 +86,7 @@ class DQNConfig:
     """final ε"""
     eps_duration: int = 8_000
     """steps over which ε decays linearly"""
-    hidden: int = 256
+    hidden_dim: int = 256
     """hidden width of the 2-layer MLP"""
     double: bool = True
     """Double DQN: the online net picks the next action, the target net values it"""
@@ -136,14 +136,14 @@ def learning_rate_at(cfg: DQNConfig, step: int) -> float:
 class QNetwork(nn.Module):
     """(B, O) → (B, A) action values."""
 
-    def __init__(self, obs_dim: int, n_actions: int, hidden: int = 64) -> None:
+    def __init__(self, obs_dim: int, n_actions: int, hidden_dim: int = 64) -> None:
         super().__init__()
         self.net = nn.Sequential(
-            nn.Linear(obs_dim, hidden),
+            nn.Linear(obs_dim, hidden_dim),
             nn.ReLU(),
-            nn.Linear(hidden, hidden),
+            nn.Linear(hidden_dim, hidden_dim),
             nn.ReLU(),
-            nn.Linear(hidden, n_actions),
+            nn.Linear(hidden_dim, n_actions),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -175,8 +175,8 @@ def train_dqn(env_id: str, cfg: DQNConfig, seed: int = 0) -> tuple[QNetwork, dic
     torch.manual_seed(seed)
     env = gym.make(env_id)
     obs_dim, n_actions = env.observation_space.shape[0], env.action_space.n
-    q = QNetwork(obs_dim, n_actions, cfg.hidden)
-    q_target = QNetwork(obs_dim, n_actions, cfg.hidden)
+    q = QNetwork(obs_dim, n_actions, cfg.hidden_dim)
+    q_target = QNetwork(obs_dim, n_actions, cfg.hidden_dim)
     q_target.load_state_dict(q.state_dict())
     opt = torch.optim.Adam(q.parameters(), lr=cfg.lr)
     buffer = ReplayBuffer(cfg.buffer_size, obs_dim, seed=seed)

@@ -38,7 +38,7 @@ class ReinforceConfig:
     """Adam learning rate of the baseline"""
     gamma: float = 0.99
     """discount γ"""
-    hidden: int = 32
+    hidden_dim: int = 32
     """hidden width"""
     baseline: bool = True
     """subtract a learned V(s)"""
@@ -74,8 +74,8 @@ class ReinforceConfig:
             )
 
 
-def mlp(in_features: int, hidden: int, out_features: int) -> nn.Module:
-    return nn.Sequential(nn.Linear(in_features, hidden), nn.Tanh(), nn.Linear(hidden, out_features))
+def mlp(in_features: int, hidden_dim: int, out_features: int) -> nn.Module:
+    return nn.Sequential(nn.Linear(in_features, hidden_dim), nn.Tanh(), nn.Linear(hidden_dim, out_features))
 
 
 @dataclass
@@ -159,7 +159,7 @@ def train_reinforce(
     rng = np.random.default_rng(seed)
     envs = [gym.make(env_id) for _ in range(cfg.episodes_per_batch)]
     obs_dim, n_actions = envs[0].observation_space.shape[0], envs[0].action_space.n
-    policy, value = mlp(obs_dim, cfg.hidden, n_actions), mlp(obs_dim, cfg.hidden, 1)
+    policy, value = mlp(obs_dim, cfg.hidden_dim, n_actions), mlp(obs_dim, cfg.hidden_dim, 1)
     opt = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
     opt_v = torch.optim.Adam(value.parameters(), lr=cfg.lr_value)
     log: dict[str, list[float]] = {"update": [], "mean_return": [], "episodes": [], "solved_at": []}

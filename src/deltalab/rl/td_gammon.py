@@ -42,7 +42,7 @@ class TDGammonConfig:
 
     games: int = 2000
     """self-play games"""
-    hidden: int = 16
+    hidden_dim: int = 16
     """hidden sigmoid units"""
     alpha: float = 0.1
     """step size α"""
@@ -70,11 +70,11 @@ def encode_mover(game: DiceRace, state: DiceState) -> np.ndarray:
 class ValueNet:
     """x (B, I) → sigmoid(W1 x + b1) (B, H) → sigmoid(w2 · h + b2) (B,): P(the mover wins)."""
 
-    def __init__(self, n_in: int, hidden: int, rng: np.random.Generator) -> None:
+    def __init__(self, n_in: int, hidden_dim: int, rng: np.random.Generator) -> None:
         self.params = [
-            rng.normal(0, 0.5, (hidden, n_in)),
-            np.zeros(hidden),
-            rng.normal(0, 0.5, hidden),
+            rng.normal(0, 0.5, (hidden_dim, n_in)),
+            np.zeros(hidden_dim),
+            rng.normal(0, 0.5, hidden_dim),
             np.zeros(1),
         ]
 
@@ -156,7 +156,7 @@ def train_td_gammon(
     """Self-play with TD(λ) updates after every move; ``on_game(games_done, net)`` is called with 0
     before the first game and after every game (for learning curves; it must not change the net)."""
     rng = np.random.default_rng(seed)
-    net = ValueNet(4, cfg.hidden, rng)
+    net = ValueNet(4, cfg.hidden_dim, rng)
     act = greedy_player(game, net)
 
     def v0_and_grad(state: DiceState) -> tuple[float, list[np.ndarray]]:
@@ -250,7 +250,7 @@ class SelfPlayConfig:
     """moves made in each of the ``batch`` parallel games (finished games restart at once)"""
     batch: int = 256
     """games played side by side"""
-    hidden: int = 32
+    hidden_dim: int = 32
     """hidden sigmoid units"""
     alpha: float = 10.0
     """step size α on the batch-mean TD update, decayed linearly to 0 over ``steps``"""
@@ -286,7 +286,7 @@ def train_self_play(
     rng = np.random.default_rng(seed)
     g, die, b = game.goal, game.die, cfg.batch
     q, faces = 1.0 / die, np.arange(2, die + 1)
-    net = ValueNet(4, cfg.hidden, rng)
+    net = ValueNet(4, cfg.hidden_dim, rng)
 
     def starts(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if cfg.exploring_starts:
