@@ -38,7 +38,7 @@ def test_schedule_rejects_bad_values(kw):
 
 def test_samplers_shapes_and_ddim_steps_validation():
     s = NoiseSchedule(timesteps=50)
-    model = MLPDenoiser(2, hidden=16, depth=1)
+    model = MLPDenoiser(2, hidden_dim=16, num_layers=1)
     g = torch.Generator().manual_seed(0)
     assert s.sample_ancestral(model, (7, 2), generator=g).shape == (7, 2)
     assert s.sample_ddim(model, (7, 2), steps=10, generator=g).shape == (7, 2)
@@ -67,14 +67,14 @@ def test_training_lowers_loss_on_2d():
     s = NoiseSchedule()
     data = torch.randn(512, 2) * 0.1 + 1.0
     losses = train_diffusion(
-        MLPDenoiser(2, hidden=32, depth=2), s, data, 300, 128, 2e-3, torch.Generator().manual_seed(0)
+        MLPDenoiser(2, hidden_dim=32, num_layers=2), s, data, 300, 128, 2e-3, torch.Generator().manual_seed(0)
     )
     assert sum(losses[-30:]) / 30 < 0.8 * sum(losses[:30]) / 30
 
 
 def test_latent_diffusion_sample_shape_and_ae_validation():
     ae = LatentAutoencoder(64, latent_dim=4)
-    ldm = LatentDiffusion(ae, MLPDenoiser(4, hidden=16, depth=1), torch.zeros(4), torch.ones(4))
+    ldm = LatentDiffusion(ae, MLPDenoiser(4, hidden_dim=16, num_layers=1), torch.zeros(4), torch.ones(4))
     x = ldm.sample(NoiseSchedule(timesteps=20), 3, steps=5, generator=torch.Generator().manual_seed(0))
     assert x.shape == (3, 1, 8, 8) and torch.isfinite(x).all()
     with pytest.raises(ValueError, match="64"):
@@ -83,7 +83,9 @@ def test_latent_diffusion_sample_shape_and_ae_validation():
 
 def test_ddim_rejects_bad_eta():
     with pytest.raises(ValueError, match="1.5"):
-        NoiseSchedule(timesteps=20).sample_ddim(MLPDenoiser(2, hidden=4, depth=1), (5, 2), steps=5, eta=1.5)
+        NoiseSchedule(timesteps=20).sample_ddim(
+            MLPDenoiser(2, hidden_dim=4, num_layers=1), (5, 2), steps=5, eta=1.5
+        )
 
 
 def test_strided_ancestral_matches_gaussian_data_distribution():
@@ -116,7 +118,7 @@ def test_train_diffusion_warmup_ema_and_validation():
     torch.manual_seed(0)
     s = NoiseSchedule()
     data = torch.randn(512, 2) * 0.1 + 1.0
-    model = MLPDenoiser(2, hidden=32, depth=2)
+    model = MLPDenoiser(2, hidden_dim=32, num_layers=2)
     ema = ema_of(model, 0.9)
     g = torch.Generator().manual_seed(0)
     losses = train_diffusion(

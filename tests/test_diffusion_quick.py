@@ -8,7 +8,7 @@ from deltalab.models.diffusion import MLPDenoiser, NoiseSchedule, train_diffusio
 
 def _train(**kw) -> tuple[MLPDenoiser, list[float]]:
     torch.manual_seed(0)
-    model = MLPDenoiser(2, hidden=32, depth=2)
+    model = MLPDenoiser(2, hidden_dim=32, num_layers=2)
     data = torch.randn(256, 2) * 0.1 + 1.0
     losses = train_diffusion(
         model, NoiseSchedule(), data, 60, 32, 5e-3, torch.Generator().manual_seed(0), **kw

@@ -42,12 +42,12 @@ class LinearAutoencoder(nn.Module):
 class Autoencoder(nn.Module):
     """Linear → ReLU (the code, (N, K)) → Linear → sigmoid (pixels in [0, 1]), (N, D) → (N, D)."""
 
-    def __init__(self, in_features: int, hidden: int) -> None:
+    def __init__(self, in_features: int, hidden_dim: int) -> None:
         super().__init__()
-        if min(in_features, hidden) < 1:
-            raise ValueError(f"sizes must be >= 1, got in_features={in_features}, hidden={hidden}")
-        self.encoder = nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU())
-        self.decoder = nn.Sequential(nn.Linear(hidden, in_features), nn.Sigmoid())
+        if min(in_features, hidden_dim) < 1:
+            raise ValueError(f"sizes must be >= 1, got in_features={in_features}, hidden_dim={hidden_dim}")
+        self.encoder = nn.Sequential(nn.Linear(in_features, hidden_dim), nn.ReLU())
+        self.decoder = nn.Sequential(nn.Linear(hidden_dim, in_features), nn.Sigmoid())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.encoder(x))

@@ -23,17 +23,17 @@ class DeltaRuleMLP:
     def __init__(
         self,
         in_features: int,
-        hidden: int,
+        hidden_dim: int,
         out_features: int,
         generator: torch.Generator | None = None,
         dtype: torch.dtype = torch.float64,
     ) -> None:
-        if min(in_features, hidden, out_features) < 1:
-            raise ValueError(f"sizes must be >= 1, got {in_features}, {hidden}, {out_features}")
-        s1, s2 = in_features**-0.5, hidden**-0.5
-        self.w = torch.randn(hidden, in_features, generator=generator, dtype=dtype) * s1  # (H, F)
-        self.b = torch.zeros(hidden, dtype=dtype)
-        self.v = torch.randn(out_features, hidden, generator=generator, dtype=dtype) * s2  # (K, H)
+        if min(in_features, hidden_dim, out_features) < 1:
+            raise ValueError(f"sizes must be >= 1, got {in_features}, {hidden_dim}, {out_features}")
+        s1, s2 = in_features**-0.5, hidden_dim**-0.5
+        self.w = torch.randn(hidden_dim, in_features, generator=generator, dtype=dtype) * s1  # (H, F)
+        self.b = torch.zeros(hidden_dim, dtype=dtype)
+        self.v = torch.randn(out_features, hidden_dim, generator=generator, dtype=dtype) * s2  # (K, H)
         self.c = torch.zeros(out_features, dtype=dtype)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

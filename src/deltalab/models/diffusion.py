@@ -198,15 +198,19 @@ def lognormal_t_probs(
 class MLPDenoiser(nn.Module):
     """ε_θ(x_t, t) for low-dimensional data: [x ‖ emb(t)] → MLP → (B, D)."""
 
-    def __init__(self, dim: int = 2, hidden: int = 128, depth: int = 3, time_embed_dim: int = 32) -> None:
+    def __init__(
+        self, dim: int = 2, hidden_dim: int = 128, num_layers: int = 3, time_embed_dim: int = 32
+    ) -> None:
         super().__init__()
-        if dim < 1 or hidden < 1 or depth < 1:
-            raise ValueError(f"dim, hidden and depth must be >= 1, got {dim}, {hidden}, {depth}")
+        if dim < 1 or hidden_dim < 1 or num_layers < 1:
+            raise ValueError(
+                f"dim, hidden_dim and num_layers must be >= 1, got {dim}, {hidden_dim}, {num_layers}"
+            )
         self.time_embed_dim = time_embed_dim
-        layers: list[nn.Module] = [nn.Linear(dim + time_embed_dim, hidden), nn.SiLU()]
-        for _ in range(depth - 1):
-            layers += [nn.Linear(hidden, hidden), nn.SiLU()]
-        layers.append(nn.Linear(hidden, dim))
+        layers: list[nn.Module] = [nn.Linear(dim + time_embed_dim, hidden_dim), nn.SiLU()]
+        for _ in range(num_layers - 1):
+            layers += [nn.Linear(hidden_dim, hidden_dim), nn.SiLU()]
+        layers.append(nn.Linear(hidden_dim, dim))
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

@@ -23,13 +23,15 @@ from deltalab.models.diffusion import MLPDenoiser, NoiseSchedule
 class LatentAutoencoder(nn.Module):
     """x (B, 64) in [0, 1] ↔ z (B, K): MLP encoder, MLP decoder with a sigmoid output."""
 
-    def __init__(self, in_features: int = 64, latent_dim: int = 8, hidden: int = 128) -> None:
+    def __init__(self, in_features: int = 64, latent_dim: int = 8, hidden_dim: int = 128) -> None:
         super().__init__()
         if not 1 <= latent_dim < in_features:
             raise ValueError(f"latent_dim must be in [1, {in_features}), got {latent_dim}")
-        self.encoder = nn.Sequential(nn.Linear(in_features, hidden), nn.SiLU(), nn.Linear(hidden, latent_dim))
+        self.encoder = nn.Sequential(
+            nn.Linear(in_features, hidden_dim), nn.SiLU(), nn.Linear(hidden_dim, latent_dim)
+        )
         self.decoder = nn.Sequential(
-            nn.Linear(latent_dim, hidden), nn.SiLU(), nn.Linear(hidden, in_features), nn.Sigmoid()
+            nn.Linear(latent_dim, hidden_dim), nn.SiLU(), nn.Linear(hidden_dim, in_features), nn.Sigmoid()
         )
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:

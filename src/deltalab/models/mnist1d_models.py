@@ -110,9 +110,9 @@ def mnist1d_logistic(in_shape: tuple[int, ...], num_classes: int) -> nn.Module:
 
 
 @MODELS.register
-def mnist1d_mlp(in_shape: tuple[int, ...], num_classes: int, hidden: int = 100) -> nn.Module:
+def mnist1d_mlp(in_shape: tuple[int, ...], num_classes: int, hidden_dim: int = 100) -> nn.Module:
     """The notebook's MLP: two ReLU layers of 100 units."""
-    return MLP(math.prod(in_shape), [hidden, hidden], num_classes)
+    return MLP(math.prod(in_shape), [hidden_dim, hidden_dim], num_classes)
 
 
 @MODELS.register

@@ -83,7 +83,7 @@ class TextToImageConfig:
     """U-Net time/condition embedding size"""
     prior_steps: int = 300
     """full-batch Adam steps of the regression prior"""
-    prior_hidden: int = 256
+    prior_hidden_dim: int = 256
     """hidden width of the prior MLP"""
     prior_word_dropout_copies: int = 8
     """extra copies of each training caption with random words dropped (0 = none)"""
@@ -170,9 +170,11 @@ def train_decoder(
 class RegressionPrior(nn.Module):
     """z_text (B, E) → unit-norm predicted z_image (B, E): residual MLP, trained with a cosine loss."""
 
-    def __init__(self, embed_dim: int = 64, hidden: int = 256) -> None:
+    def __init__(self, embed_dim: int = 64, hidden_dim: int = 256) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(embed_dim, hidden), nn.SiLU(), nn.Linear(hidden, embed_dim))
+        self.net = nn.Sequential(
+            nn.Linear(embed_dim, hidden_dim), nn.SiLU(), nn.Linear(hidden_dim, embed_dim)
+        )
 
     def forward(self, z_text: torch.Tensor) -> torch.Tensor:
         return F.normalize(z_text + self.net(z_text), dim=-1)
@@ -230,7 +232,7 @@ class TextToImage(nn.Module):
         self.cfg = cfg
         self.clip = clip.eval()
         e = clip.text_encoder.mlp[-1].out_features
-        self.prior = RegressionPrior(e, cfg.prior_hidden)
+        self.prior = RegressionPrior(e, cfg.prior_hidden_dim)
         self.decoder = GuidedUNet(
             base_channels=cfg.base_channels,
             channel_mults=cfg.channel_mults,
