@@ -19,7 +19,7 @@ def _real(n):
 @pytest.mark.parametrize("d_steps", [1, 3])
 def test_gan_step_bookkeeping(d_steps):
     torch.manual_seed(0)
-    G, D = Generator(4, 2, hidden=16), Discriminator(2, hidden=16)
+    G, D = Generator(4, 2, hidden_dim=16), Discriminator(2, hidden_dim=16)
     cfg = GANConfig(steps=7, batch_size=8, d_steps=d_steps, r1_gamma=0.1)
     hist = train_gan(G, D, _real, cfg, torch.Generator().manual_seed(0))
     assert all(len(v) == 7 for v in hist.values())
@@ -37,8 +37,8 @@ def test_update_counts_match_d_steps(monkeypatch):
 
     monkeypatch.setattr(torch.optim.Adam, "step", counting)
     train_gan(
-        Generator(4, 2, hidden=8),
-        Discriminator(2, hidden=8),
+        Generator(4, 2, hidden_dim=8),
+        Discriminator(2, hidden_dim=8),
         _real,
         GANConfig(steps=5, batch_size=4, d_steps=2),
     )
@@ -47,7 +47,7 @@ def test_update_counts_match_d_steps(monkeypatch):
 
 def test_nonsaturating_generator_moves_toward_data():
     torch.manual_seed(0)
-    G, D = Generator(4, 2, hidden=32), Discriminator(2, hidden=32)
+    G, D = Generator(4, 2, hidden_dim=32), Discriminator(2, hidden_dim=32)
     train_gan(
         G,
         D,
@@ -127,7 +127,7 @@ def test_latent_code_is_uniform_and_a_function_of_z():
     assert k.min() == 0 and k.max() == 7
     assert torch.allclose(shares, torch.full((8,), 1 / 8), atol=0.005)
     assert torch.equal(code(z[:5]), code.embed(k[:5]))
-    G = Generator(4, 2, hidden=8, codes=8)
+    G = Generator(4, 2, hidden_dim=8, codes=8)
     zz = torch.randn(6, 4)
     assert torch.equal(G(zz), G(zz)) and G(zz).shape == (6, 2)
     with pytest.raises(ValueError, match="got 1"):
@@ -135,7 +135,7 @@ def test_latent_code_is_uniform_and_a_function_of_z():
 
 
 def test_generator_batchnorm_and_ema_follow_the_weights():
-    G = Generator(4, 64, hidden=16, out="sigmoid", norm=True)
+    G = Generator(4, 64, hidden_dim=16, out="sigmoid", norm=True)
     assert sum(isinstance(m, torch.nn.BatchNorm1d) for m in G.modules()) == 2
     ema = ema_of(G, 0.5)
     ema.update_parameters(G)  # first update copies
@@ -151,7 +151,7 @@ def test_generator_batchnorm_and_ema_follow_the_weights():
 
 def test_discriminator_step_r1_penalizes_the_real_gradient():
     torch.manual_seed(0)
-    D = Discriminator(2, hidden=8)
+    D = Discriminator(2, hidden_dim=8)
     real, fake = torch.randn(16, 2), torch.randn(16, 2)
     plain, *_ = discriminator_step(D, torch.optim.SGD(D.parameters(), lr=0.0), real, fake)
     pen, *_ = discriminator_step(D, torch.optim.SGD(D.parameters(), lr=0.0), real, fake, r1_gamma=2.0)
@@ -167,8 +167,8 @@ def test_lazy_r1_runs_the_penalty_every_kth_update(monkeypatch):
     orig = gan.discriminator_step
     monkeypatch.setattr(gan, "discriminator_step", lambda *a: seen.append(a[4]) or orig(*a))
     train_gan(
-        Generator(4, 2, hidden=8),
-        Discriminator(2, hidden=8),
+        Generator(4, 2, hidden_dim=8),
+        Discriminator(2, hidden_dim=8),
         _real,
         GANConfig(steps=6, batch_size=4, r1_gamma=0.5, r1_every=3),
     )

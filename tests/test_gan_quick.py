@@ -15,7 +15,7 @@ from deltalab.models.progressive_gan import (
 
 def test_frozen_skips_d_weight_grads_and_keeps_g_grads():
     torch.manual_seed(0)
-    G, D = Generator(4, 3, hidden=8), Discriminator(3, hidden=8)
+    G, D = Generator(4, 3, hidden_dim=8), Discriminator(3, hidden_dim=8)
     z = torch.randn(5, 4)
     generator_loss(D(G(z))).backward()
     plain = [p.grad.clone() for p in G.parameters()]
@@ -31,7 +31,7 @@ def test_frozen_skips_d_weight_grads_and_keeps_g_grads():
 def test_foreach_adam_gives_the_same_training():
     def run(foreach):
         torch.manual_seed(0)
-        G, D = Generator(4, 2, hidden=8), Discriminator(2, hidden=8)
+        G, D = Generator(4, 2, hidden_dim=8), Discriminator(2, hidden_dim=8)
         real = lambda n: (torch.randn(n, 2, generator=g) + 2.0, None)  # noqa: E731
         g = torch.Generator().manual_seed(1)
         train_gan(G, D, real, GANConfig(steps=5, batch_size=8, r1_gamma=0.1, foreach=foreach), g)

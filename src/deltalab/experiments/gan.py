@@ -76,8 +76,8 @@ def gan(ctx: Context):
         r1_every=8,
         foreach=True,
     )
-    G = Generator(8, 2, hidden=128, codes=RING_CODES).to(ctx.device)
-    D = Discriminator(2, hidden=128).to(ctx.device)
+    G = Generator(8, 2, hidden_dim=128, codes=RING_CODES).to(ctx.device)
+    D = Discriminator(2, hidden_dim=128).to(ctx.device)
     ema = ema_of(G, EMA_DECAY)
     ring_hist = train_gan(
         G,
@@ -97,8 +97,8 @@ def gan(ctx: Context):
     dig_cfg = GANConfig(
         steps=ctx.pick(1500, 8000), batch_size=128, lr_g=1e-3, lr_d=1e-3, r1_gamma=1.0, foreach=True
     )
-    Gd = Generator(16, 64, hidden=256, out="sigmoid", codes=DIGIT_CODES, norm=True).to(ctx.device)
-    Dd = Discriminator(64, hidden=256).to(ctx.device)
+    Gd = Generator(16, 64, hidden_dim=256, out="sigmoid", codes=DIGIT_CODES, norm=True).to(ctx.device)
+    Dd = Discriminator(64, hidden_dim=256).to(ctx.device)
     ema_d = ema_of(Gd, EMA_DECAY)
     dig_hist = train_gan(Gd, Dd, digits_sampler(ctx, g, labels=False), dig_cfg, g, ema=ema_d)
     with torch.no_grad():
@@ -177,8 +177,8 @@ def cgan(ctx: Context):
     # samples come from an EMA of G, as in the gan claim: it lifted agreement from 87-98% at 1500
     # steps to 97-100% at 1000 in side runs, so 800 steps do (the step count sets the cost)
     cfg = GANConfig(steps=ctx.pick(800, 8000), batch_size=128, lr_g=1e-3, lr_d=1e-3, foreach=True)
-    G = Generator(16, 64, hidden=256, out="sigmoid", num_classes=10).to(ctx.device)
-    D = Discriminator(64, hidden=256, num_classes=10).to(ctx.device)
+    G = Generator(16, 64, hidden_dim=256, out="sigmoid", num_classes=10).to(ctx.device)
+    D = Discriminator(64, hidden_dim=256, num_classes=10).to(ctx.device)
     ema = ema_of(G, EMA_DECAY)
     hist = train_gan(G, D, digits_sampler(ctx, g, labels=True), cfg, g, ema=ema)
     labels = (torch.arange(500) % 10).to(ctx.device)

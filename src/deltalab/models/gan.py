@@ -78,8 +78,8 @@ class Generator(nn.Module):
         self,
         latent_dim: int,
         out_features: int,
-        hidden: int = 128,
-        depth: int = 2,
+        hidden_dim: int = 128,
+        num_layers: int = 2,
         num_classes: int = 0,
         out: str = "linear",
         codes: int = 0,
@@ -92,7 +92,9 @@ class Generator(nn.Module):
         self.embed = nn.Embedding(num_classes, latent_dim) if num_classes else None
         self.code = LatentCode(codes, latent_dim) if codes else None
         extra = latent_dim * (bool(num_classes) + bool(codes))
-        self.net = _mlp([latent_dim + extra] + [hidden] * depth + [out_features], False, nn.ReLU, norm)
+        self.net = _mlp(
+            [latent_dim + extra] + [hidden_dim] * num_layers + [out_features], False, nn.ReLU, norm
+        )
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         parts = [z]
@@ -112,8 +114,8 @@ class Discriminator(nn.Module):
     def __init__(
         self,
         in_features: int,
-        hidden: int = 128,
-        depth: int = 2,
+        hidden_dim: int = 128,
+        num_layers: int = 2,
         num_classes: int = 0,
         spectral_norm: bool = False,
     ) -> None:
@@ -121,7 +123,7 @@ class Discriminator(nn.Module):
         self.embed = nn.Embedding(num_classes, 16) if num_classes else None
         extra = 16 if num_classes else 0
         self.net = _mlp(
-            [in_features + extra] + [hidden] * depth + [1], spectral_norm, lambda: nn.LeakyReLU(0.2)
+            [in_features + extra] + [hidden_dim] * num_layers + [1], spectral_norm, lambda: nn.LeakyReLU(0.2)
         )
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
