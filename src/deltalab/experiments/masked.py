@@ -111,7 +111,7 @@ def mae(ctx: Context):
         "shown; raw pixels reported beside",
         config={
             **cfg.__dict__,
-            "encoder": "PatchTransformer(patch 2, dim 64, depth 2)",
+            "encoder": "PatchTransformer(patch_size=2, embed_dim=64, num_layers=2)",
             "features": "mean patch token",
         },
     )
@@ -238,7 +238,7 @@ def jepa(ctx: Context):
         "embedding > 0.5x its initial value",
         config={
             **cfg.__dict__,
-            "encoder": "PatchTransformer(patch 2, dim 64, depth 2)",
+            "encoder": "PatchTransformer(patch_size=2, embed_dim=64, num_layers=2)",
             "features": "mean patch token",
         },
     )

@@ -43,14 +43,20 @@ class ConvEncoder(nn.Module):
         return self.net(x)
 
 
-def make_transformer_encoder(dim: int, depth: int, heads: int, mlp_ratio: float = 2.0) -> nn.Module:
-    """``depth`` pre-norm transformer blocks on (B, P, E) tokens, followed by a LayerNorm.
+def make_transformer_encoder(
+    embed_dim: int, num_layers: int, num_heads: int, mlp_ratio: float = 2.0
+) -> nn.Module:
+    """``num_layers`` pre-norm transformer blocks on (B, P, E) tokens, followed by a LayerNorm.
 
     The one place that picks the block implementation (chapter A's ``TransformerStack``).
     """
-    if dim % heads:
-        raise ValueError(f"dim must be divisible by heads, got dim={dim}, heads={heads}")
-    return TransformerStack(BlockConfig(embed_dim=dim, num_heads=heads, mlp_ratio=mlp_ratio), depth)
+    if embed_dim % num_heads:
+        raise ValueError(
+            f"embed_dim must be divisible by num_heads, got embed_dim={embed_dim}, num_heads={num_heads}"
+        )
+    return TransformerStack(
+        BlockConfig(embed_dim=embed_dim, num_heads=num_heads, mlp_ratio=mlp_ratio), num_layers
+    )
 
 
 def patchify(x: torch.Tensor, patch_size: int) -> torch.Tensor:
@@ -83,19 +89,19 @@ class PatchTransformer(nn.Module):
         image_size: int = 8,
         patch_size: int = 2,
         in_channels: int = 1,
-        dim: int = 64,
-        depth: int = 2,
-        heads: int = 4,
+        embed_dim: int = 64,
+        num_layers: int = 2,
+        num_heads: int = 4,
     ) -> None:
         super().__init__()
         if image_size % patch_size:
             raise ValueError(f"image_size={image_size} must be divisible by patch_size={patch_size}")
         self.patch_size, self.in_channels, self.image_size = patch_size, in_channels, image_size
         self.num_patches = (image_size // patch_size) ** 2
-        self.out_features = dim
-        self.embed = nn.Linear(in_channels * patch_size**2, dim)
-        self.pos = nn.Parameter(0.02 * torch.randn(1, self.num_patches, dim))
-        self.blocks = make_transformer_encoder(dim, depth, heads)
+        self.out_features = embed_dim
+        self.embed = nn.Linear(in_channels * patch_size**2, embed_dim)
+        self.pos = nn.Parameter(0.02 * torch.randn(1, self.num_patches, embed_dim))
+        self.blocks = make_transformer_encoder(embed_dim, num_layers, num_heads)
 
     def forward(self, x: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
         tokens = self.embed(patchify(x, self.patch_size)) + self.pos  # (B, P, E)

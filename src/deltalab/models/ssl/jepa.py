@@ -74,7 +74,7 @@ class JEPAConfig:
     """layer-normalize the target tokens (no affine) before the loss"""
     predictor_dim: int = 32
     """width of the narrow predictor"""
-    predictor_depth: int = 1
+    predictor_num_layers: int = 1
     """transformer blocks in the predictor"""
     learn_pos: bool = True
     """train the position embeddings (I-JEPA keeps fixed sin-cos ones)"""
@@ -166,7 +166,7 @@ class JEPA(nn.Module):
         self,
         encoder: PatchTransformer,
         predictor_dim: int = 32,
-        predictor_depth: int = 1,
+        predictor_num_layers: int = 1,
         target_norm: bool = True,
     ) -> None:
         super().__init__()
@@ -177,7 +177,7 @@ class JEPA(nn.Module):
         self.to_predictor = nn.Linear(e, predictor_dim)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, predictor_dim))
         self.predictor_pos = nn.Parameter(0.02 * torch.randn(1, p, predictor_dim))
-        self.predictor = make_transformer_encoder(predictor_dim, depth=predictor_depth, heads=2)
+        self.predictor = make_transformer_encoder(predictor_dim, num_layers=predictor_num_layers, num_heads=2)
         self.from_predictor = nn.Linear(predictor_dim, e)
 
     def target_tokens(self, x: torch.Tensor) -> torch.Tensor:
@@ -221,7 +221,7 @@ def train_jepa(
     on_step: Callable[[int, JEPA], None] | None = None,
 ) -> tuple[JEPA, list[float]]:
     """Pre-train ``encoder`` as JEPA's context encoder on unlabeled images (N, C, H, W)."""
-    model = JEPA(encoder, cfg.predictor_dim, cfg.predictor_depth, cfg.target_norm).to(x.device)
+    model = JEPA(encoder, cfg.predictor_dim, cfg.predictor_num_layers, cfg.target_norm).to(x.device)
     if not cfg.learn_pos:
         model.encoder.pos.requires_grad_(False)
         model.predictor_pos.requires_grad_(False)

@@ -69,7 +69,7 @@ class MAE(nn.Module):
         self.to_decoder = nn.Linear(e, decoder_dim)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, decoder_dim))
         self.decoder_pos = nn.Parameter(0.02 * torch.randn(1, p, decoder_dim))
-        self.decoder = make_transformer_encoder(decoder_dim, depth=1, heads=2)
+        self.decoder = make_transformer_encoder(decoder_dim, num_layers=1, num_heads=2)
         self.to_pixels = nn.Linear(decoder_dim, encoder.in_channels * encoder.patch_size**2)
 
     def forward(self, x: torch.Tensor, keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
