@@ -83,7 +83,7 @@ def test_cyclegan_loop_and_config():
     from deltalab.models.cyclegan import CycleGAN, CycleGANConfig, train_cyclegan
 
     torch.manual_seed(0)
-    model = CycleGAN(1, hidden=8)
+    model = CycleGAN(1, hidden_channels=8)
     hist = train_cyclegan(
         model,
         lambda n: torch.rand(n, 1, 8, 8),

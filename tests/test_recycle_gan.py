@@ -130,7 +130,7 @@ def test_train_cyclegan_shared_fakes_change_no_number():
     nets = []
     for new in (True, False):
         torch.manual_seed(0)
-        model = CycleGAN(1, hidden=8)
+        model = CycleGAN(1, hidden_channels=8)
         g = torch.Generator().manual_seed(0)
         sa = lambda n: fa[torch.randint(0, 64, (n,), generator=g)]  # noqa: E731
         sb = lambda n: fb[torch.randint(0, 64, (n,), generator=g)]  # noqa: E731

@@ -39,7 +39,7 @@ def test_recycle_loss_backpropagates_to_all_nets():
     from deltalab.models.cyclegan import CycleGAN
 
     a, b = make_clips(4, 4, 8, "a", seed=1)[0], make_clips(4, 4, 8, "b", seed=2)[0]
-    p_a, p_b, model = TemporalPredictor(8), TemporalPredictor(8), CycleGAN(1, hidden=8)
+    p_a, p_b, model = TemporalPredictor(8), TemporalPredictor(8), CycleGAN(1, hidden_channels=8)
     loss = recycle_loss_fn(p_a, p_b, a, b, 3, torch.Generator().manual_seed(0))(model)
     loss.backward()
     for net in (p_a, p_b, model.G_ab, model.G_ba):
@@ -50,7 +50,7 @@ def test_norm_generator_and_predictor_shapes_range_backward():
     from deltalab.models.cyclegan import CycleGAN
 
     torch.manual_seed(0)
-    model, pred = CycleGAN(1, hidden=8, norm=True), TemporalPredictor(8, norm=True)
+    model, pred = CycleGAN(1, hidden_channels=8, norm=True), TemporalPredictor(8, norm=True)
     x = torch.rand(3, 1, 8, 8)
     out = model.G_ab(x)
     assert out.shape == (3, 1, 8, 8) and out.min() >= 0 and out.max() <= 1
@@ -71,7 +71,7 @@ def test_norm_generators_do_not_collapse_on_sparse_frames():
     spreads = {}
     for norm in (False, True):
         torch.manual_seed(8)
-        model = CycleGAN(1, hidden=16, norm=norm)
+        model = CycleGAN(1, hidden_channels=16, norm=norm)
         cfg = CycleGANConfig(steps=120, batch_size=32, lr=1e-3)
         train_cyclegan(
             model,

@@ -110,7 +110,7 @@ def cyclegan(ctx: Context):
         lambda_cyc=10.0,
         lambda_id=ctx.pick(0.0, 1.0),
     )
-    model = CycleGAN(1, hidden=32).to(ctx.device)
+    model = CycleGAN(1, hidden_channels=32).to(ctx.device)
     hist = train_cyclegan(model, random_batches(xa, g), random_batches(xb, g), cfg)
     domain = train_domain_judge(data.x_train, ctx.pick(400, 1000), g)
 
@@ -250,7 +250,7 @@ def recycle_gan(ctx: Context):
     for name, cfg in objectives.items():
         g = torch.Generator().manual_seed(ctx.seed + 8)
         torch.manual_seed(ctx.seed + 8)
-        model = CycleGAN(1, hidden=16).to(ctx.device)
+        model = CycleGAN(1, hidden_channels=16).to(ctx.device)
         # Translators that cannot move the square (see WindowGenerator): a 3×3-conv generator
         # learned a shifted square at some seeds, which no temporal loss can tell from a good one.
         model.G_ab = WindowGenerator(16, "down", fill=0.0).to(ctx.device)  # A background: black

@@ -38,19 +38,19 @@ class ConvGenerator(nn.Module):
     """
 
     def __init__(
-        self, in_channels: int = 1, out_channels: int = 1, hidden: int = 32, norm: bool = False
+        self, in_channels: int = 1, out_channels: int = 1, hidden_channels: int = 32, norm: bool = False
     ) -> None:
         super().__init__()
         self.norm = norm
 
         def block(c_in: int) -> list[nn.Module]:
-            conv = nn.Conv2d(c_in, hidden, 3, padding=1)
-            return [conv, nn.InstanceNorm2d(hidden), nn.ReLU()] if norm else [conv, nn.ReLU()]
+            conv = nn.Conv2d(c_in, hidden_channels, 3, padding=1)
+            return [conv, nn.InstanceNorm2d(hidden_channels), nn.ReLU()] if norm else [conv, nn.ReLU()]
 
         self.net = nn.Sequential(
             *block(in_channels),
-            *block(hidden),
-            nn.Conv2d(hidden, out_channels, 3, padding=1),
+            *block(hidden_channels),
+            nn.Conv2d(hidden_channels, out_channels, 3, padding=1),
             nn.Tanh() if norm else nn.Sigmoid(),
         )
 
@@ -63,14 +63,14 @@ class ConvGenerator(nn.Module):
 class ConvDiscriminator(nn.Module):
     """conv stride 2 → LeakyReLU → conv stride 2 → LeakyReLU → mean-pooled logit (B,)."""
 
-    def __init__(self, in_channels: int = 1, hidden: int = 32) -> None:
+    def __init__(self, in_channels: int = 1, hidden_channels: int = 32) -> None:
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(in_channels, hidden, 3, stride=2, padding=1),
+            nn.Conv2d(in_channels, hidden_channels, 3, stride=2, padding=1),
             nn.LeakyReLU(0.2),
-            nn.Conv2d(hidden, 2 * hidden, 3, stride=2, padding=1),
+            nn.Conv2d(hidden_channels, 2 * hidden_channels, 3, stride=2, padding=1),
             nn.LeakyReLU(0.2),
-            nn.Conv2d(2 * hidden, 1, 1),
+            nn.Conv2d(2 * hidden_channels, 1, 1),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -102,13 +102,16 @@ class CycleGANConfig:
 class CycleGAN(nn.Module):
     """G_ab, G_ba (generators; ``norm``: instance-norm tanh design) and D_a, D_b (discriminators)."""
 
-    def __init__(self, channels: int = 1, hidden: int = 32, norm: bool = False) -> None:
+    def __init__(self, channels: int = 1, hidden_channels: int = 32, norm: bool = False) -> None:
         super().__init__()
         self.G_ab, self.G_ba = (
-            ConvGenerator(channels, channels, hidden, norm),
-            ConvGenerator(channels, channels, hidden, norm),
+            ConvGenerator(channels, channels, hidden_channels, norm),
+            ConvGenerator(channels, channels, hidden_channels, norm),
         )
-        self.D_a, self.D_b = ConvDiscriminator(channels, hidden), ConvDiscriminator(channels, hidden)
+        self.D_a, self.D_b = (
+            ConvDiscriminator(channels, hidden_channels),
+            ConvDiscriminator(channels, hidden_channels),
+        )
 
 
 def train_cyclegan(

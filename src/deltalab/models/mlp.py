@@ -13,13 +13,13 @@ from deltalab.models.registry import MODELS
 class MLP(nn.Sequential):
     """Flatten → [Linear → activation (→ dropout)] × len(hidden) → Linear.
 
-    in_features: input size; hidden: widths of the hidden layers; out_features: output size.
+    in_features: input size; hidden_dims: widths of the hidden layers; out_features: output size.
     """
 
     def __init__(
         self,
         in_features: int,
-        hidden: Sequence[int],
+        hidden_dims: Sequence[int],
         out_features: int,
         activation: Callable[[], nn.Module] = nn.ReLU,
         dropout: float = 0.0,
@@ -27,7 +27,7 @@ class MLP(nn.Sequential):
         if not 0 <= dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         layers: list[nn.Module] = [nn.Flatten()]
-        widths = [in_features, *hidden]
+        widths = [in_features, *hidden_dims]
         for a, b in zip(widths[:-1], widths[1:]):
             layers += [nn.Linear(a, b), activation()]
             if dropout:
@@ -44,7 +44,7 @@ def softmax(in_shape: tuple[int, ...], num_classes: int) -> nn.Module:
 
 @MODELS.register
 def mlp(
-    in_shape: tuple[int, ...], num_classes: int, hidden: Sequence[int] = (128, 128), dropout: float = 0.0
+    in_shape: tuple[int, ...], num_classes: int, hidden_dims: Sequence[int] = (128, 128), dropout: float = 0.0
 ) -> nn.Module:
-    """ReLU MLP with ``hidden`` widths."""
-    return MLP(math.prod(in_shape), list(hidden), num_classes, dropout=dropout)
+    """ReLU MLP with ``hidden_dims`` widths."""
+    return MLP(math.prod(in_shape), list(hidden_dims), num_classes, dropout=dropout)

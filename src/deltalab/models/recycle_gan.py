@@ -41,18 +41,18 @@ class WindowGenerator(nn.Module):
     can only render what lies under its window.
     """
 
-    def __init__(self, hidden: int = 16, anchor: str = "down", fill: float = 0.0) -> None:
+    def __init__(self, hidden_channels: int = 16, anchor: str = "down", fill: float = 0.0) -> None:
         super().__init__()
         if anchor not in ("down", "up"):
             raise ValueError(f"anchor must be 'down' or 'up', got {anchor!r}")
         self.pad = (0, 1, 0, 1) if anchor == "down" else (1, 0, 1, 0)  # (left, right, top, bottom)
         self.fill = 2 * fill - 1
         self.net = nn.Sequential(
-            nn.Conv2d(1, hidden, 2),
+            nn.Conv2d(1, hidden_channels, 2),
             nn.ReLU(),
-            nn.Conv2d(hidden, hidden, 1),
+            nn.Conv2d(hidden_channels, hidden_channels, 1),
             nn.ReLU(),
-            nn.Conv2d(hidden, 1, 1),
+            nn.Conv2d(hidden_channels, 1, 1),
             nn.Tanh(),
         )
 
@@ -64,9 +64,9 @@ class WindowGenerator(nn.Module):
 class TemporalPredictor(nn.Module):
     """(x_{t−1}, x_t) each (B, 1, H, W) → x̂_{t+1} (B, 1, H, W)."""
 
-    def __init__(self, hidden: int = 32, norm: bool = False) -> None:
+    def __init__(self, hidden_channels: int = 32, norm: bool = False) -> None:
         super().__init__()
-        self.net = ConvGenerator(in_channels=2, out_channels=1, hidden=hidden, norm=norm)
+        self.net = ConvGenerator(in_channels=2, out_channels=1, hidden_channels=hidden_channels, norm=norm)
 
     def forward(self, prev: torch.Tensor, cur: torch.Tensor) -> torch.Tensor:
         return self.net(torch.cat([prev, cur], dim=1))
