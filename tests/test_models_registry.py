@@ -47,8 +47,8 @@ def test_mnist1d_models_take_flat_sequences(name):
 def test_bad_shapes_and_options_raise():
     with pytest.raises(ValueError, match="in_shape"):
         create_model("cnn", (63,), 10)
-    with pytest.raises(ValueError, match="depth"):
-        create_model("resnet", (1, 8, 8), 10, depth=7)
+    with pytest.raises(ValueError, match="num_layers"):
+        create_model("resnet", (1, 8, 8), 10, num_layers=7)
     with pytest.raises(ValueError, match="'avg'"):
         create_model("cnn", (1, 8, 8), 10, head="avg")
     with pytest.raises(ValueError, match=r"\(T,\) or \(1, T\)"):
@@ -56,7 +56,7 @@ def test_bad_shapes_and_options_raise():
 
 
 def test_plain_resnet_has_no_shortcuts():
-    plain = create_model("resnet", (1, 8, 8), 10, depth=8, residual=False)
-    res = create_model("resnet", (1, 8, 8), 10, depth=8)
+    plain = create_model("resnet", (1, 8, 8), 10, num_layers=8, residual=False)
+    res = create_model("resnet", (1, 8, 8), 10, num_layers=8)
     assert all(getattr(m, "shortcut", None) is None for m in plain if hasattr(m, "conv1"))
     assert sum(1 for m in res if getattr(m, "shortcut", None) is not None) == 3

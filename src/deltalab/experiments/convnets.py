@@ -137,8 +137,8 @@ def architectures() -> dict[str, nn.Module]:
         "CNN + 1×1 bottlenecks": CNN(shape, 10, (32, 64, 64), head="gap", bottleneck=16),
         "Network-in-Network": NiN(shape, 10, width=32),
         "Inception": InceptionNet(shape, 10, width=16),
-        "ResNet-8 (basic)": ResNet(shape, 10, depth=8, width=16),
-        "ResNet-11 (bottleneck)": ResNet(shape, 10, depth=11, width=32, block="bottleneck"),
+        "ResNet-8 (basic)": ResNet(shape, 10, num_layers=8, width=16),
+        "ResNet-11 (bottleneck)": ResNet(shape, 10, num_layers=11, width=32, block="bottleneck"),
     }
 
 
@@ -259,7 +259,7 @@ def resnet_depth(ctx: Context):
             trainers: dict[float, Trainer] = {}
             for lr in RESNET_LR_GRID:
                 torch.manual_seed(ctx.seed + depth)  # the same initial weights at every rate
-                model = ResNet((1, 8, 8), 10, depth=depth, width=8, residual=residual)
+                model = ResNet((1, 8, 8), 10, num_layers=depth, width=8, residual=residual)
                 opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=1e-4)
                 tr = Trainer(
                     model,

@@ -50,5 +50,5 @@ def siamese(ctx: Context):
         metrics,
         [Bar("knn_gain_points", ">=", 10.0)],
         bar="with a 2-D embedding: 5-NN test accuracy >= 10 points above PCA to 2-D",
-        config={**cfg.__dict__, "hidden": list(cfg.hidden), "k": 5},
+        config={**cfg.__dict__, "hidden_dims": list(cfg.hidden_dims), "k": 5},
     )

@@ -28,7 +28,7 @@ class ResNet(nn.Sequential):
         self,
         in_shape: tuple[int, ...],
         num_classes: int,
-        depth: int = 8,
+        num_layers: int = 8,
         width: int = 16,
         num_stages: int = 2,
         residual: bool = True,
@@ -37,11 +37,13 @@ class ResNet(nn.Sequential):
         if block not in ("basic", "bottleneck"):
             raise ValueError(f"block must be 'basic' or 'bottleneck', got {block!r}")
         per_block = 2 if block == "basic" else 3
-        if depth < 2 + per_block or (depth - 2) % per_block:
-            raise ValueError(f"depth must be 2 + {per_block}·k with k >= 1 for {block} blocks, got {depth}")
+        if num_layers < 2 + per_block or (num_layers - 2) % per_block:
+            raise ValueError(
+                f"num_layers must be 2 + {per_block}·k with k >= 1 for {block} blocks, got {num_layers}"
+            )
         if num_stages < 1 or width < 1:
             raise ValueError(f"num_stages and width must be >= 1, got {num_stages}, {width}")
-        n_blocks = (depth - 2) // per_block
+        n_blocks = (num_layers - 2) // per_block
         c, h, w = image_shape(in_shape)
         layers: list[nn.Module] = [
             ToImage((c, h, w)),
@@ -67,10 +69,10 @@ class ResNet(nn.Sequential):
 def resnet(
     in_shape: tuple[int, ...],
     num_classes: int,
-    depth: int = 8,
+    num_layers: int = 8,
     width: int = 16,
     residual: bool = True,
     block: str = "basic",
 ) -> nn.Module:
-    """A small ResNet (``residual=False``: its plain twin) of ``depth`` weighted layers."""
-    return ResNet(in_shape, num_classes, depth, width, residual=residual, block=block)
+    """A small ResNet (``residual=False``: its plain twin) of ``num_layers`` weighted layers (ResNet-8: 8)."""
+    return ResNet(in_shape, num_classes, num_layers, width, residual=residual, block=block)

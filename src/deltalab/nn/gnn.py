@@ -204,12 +204,12 @@ class GCN(nn.Module):
     """GCNConv → ReLU → dropout → … → GCNConv: node logits (N, out_features) from features (N, F)."""
 
     def __init__(
-        self, in_features: int, hidden: Sequence[int], out_features: int, dropout: float = 0.5
+        self, in_features: int, hidden_dims: Sequence[int], out_features: int, dropout: float = 0.5
     ) -> None:
         super().__init__()
         if not 0 <= dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        widths = [in_features, *hidden, out_features]
+        widths = [in_features, *hidden_dims, out_features]
         self.layers = nn.ModuleList(GCNConv(a, b) for a, b in zip(widths[:-1], widths[1:]))
         self.dropout = nn.Dropout(dropout)
 

@@ -76,10 +76,12 @@ def digit_tokenizer() -> WordTokenizer:
 class BagOfWordsEncoder(nn.Module):
     """(ids (B, L), mask (B, L)) → (B, out_features): masked mean of word embeddings → MLP."""
 
-    def __init__(self, vocab_size: int, dim: int = 64, out_features: int = 64) -> None:
+    def __init__(self, vocab_size: int, embed_dim: int = 64, out_features: int = 64) -> None:
         super().__init__()
-        self.embed = nn.Embedding(vocab_size, dim, padding_idx=0)
-        self.mlp = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, out_features))
+        self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
+        self.mlp = nn.Sequential(
+            nn.Linear(embed_dim, embed_dim), nn.ReLU(), nn.Linear(embed_dim, out_features)
+        )
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         m = mask.unsqueeze(-1).to(self.embed.weight.dtype)  # (B, L, 1)

@@ -38,7 +38,7 @@ class SiameseConfig:
     """m, the distance beyond which dissimilar pairs stop being pushed"""
     embed_dim: int = 2
     """K, the embedding size"""
-    hidden: tuple[int, ...] = (128, 128)
+    hidden_dims: tuple[int, ...] = (128, 128)
     """hidden widths of the embedding MLP"""
 
     def __post_init__(self) -> None:
@@ -72,7 +72,7 @@ def train_siamese(
     x: torch.Tensor, y: torch.Tensor, cfg: SiameseConfig, seed: int = 0
 ) -> tuple[nn.Module, list[float]]:
     """Train the embedding net G on labelled pairs from (x (N, F), y (N,)); returns (G, losses)."""
-    net = MLP(x.shape[1], cfg.hidden, cfg.embed_dim).to(x.device)
+    net = MLP(x.shape[1], cfg.hidden_dims, cfg.embed_dim).to(x.device)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr)
     g = torch.Generator().manual_seed(seed)
     losses = []
