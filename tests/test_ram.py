@@ -1,9 +1,18 @@
-"""RAM: glimpse sensor, canvas placement, the REINFORCE loss, forward/backward of both variants, bad configs."""
+"""RAM: glimpse sensor, canvas placement, the leave-one-out baseline and REINFORCE loss, forward/backward
+of both variants with several trajectories per image, bad configs."""
 
 import pytest
 import torch
 
-from deltalab.models.ram import RAM, RAMConfig, glimpse, place_on_canvas, ram_loss, reinforce_loss
+from deltalab.models.ram import (
+    RAM,
+    RAMConfig,
+    glimpse,
+    leave_one_out_baseline,
+    place_on_canvas,
+    ram_loss,
+    reinforce_loss,
+)
 
 
 def test_glimpse_reads_the_right_pixels() -> None:
@@ -37,15 +46,45 @@ def test_reinforce_loss_pushes_the_mean_towards_rewarded_locations() -> None:
     mean = torch.zeros(2, 1, requires_grad=True)
     loc = torch.tensor([[1.0], [-1.0]])
     log_probs = -((loc - mean) ** 2) / 2
-    loss = reinforce_loss(log_probs, torch.full((2, 1), 0.5), torch.tensor([1.0, 0.0]))
+    loss = reinforce_loss(log_probs, torch.tensor([1.0, 0.0]), torch.full((2,), 0.5))
     loss.backward()
     # descent raises both means: towards the rewarded +1, away from the unrewarded −1
     assert mean.grad[0, 0] < 0 and mean.grad[1, 0] < 0
-    # the baseline term alone: zero when the baseline equals the reward
+    # zero when every reward equals its baseline
     torch.testing.assert_close(
-        reinforce_loss(torch.zeros(2, 1), torch.tensor([[1.0], [0.0]]), torch.tensor([1.0, 0.0])),
+        reinforce_loss(torch.ones(2, 3), torch.tensor([1.0, 0.0]), torch.tensor([1.0, 0.0])),
         torch.tensor(0.0),
     )
+
+
+def test_leave_one_out_baseline_by_hand() -> None:
+    # two images, three trajectories each (image-major rows)
+    reward = torch.tensor([1.0, 0.0, 2.0, -3.0, 3.0, 0.0])
+    b = leave_one_out_baseline(reward, 3)
+    torch.testing.assert_close(b, torch.tensor([1.0, 1.5, 0.5, 1.5, -1.5, 0.0]))
+    # each advantage is M/(M−1) × (R − the image's mean reward): an image that every trajectory gets
+    # equally right (or wrong) teaches the policy nothing
+    r = reward.view(2, 3)
+    torch.testing.assert_close((reward - b).view(2, 3), 1.5 * (r - r.mean(1, keepdim=True)))
+    flat = leave_one_out_baseline(torch.tensor([5.0, 5.0, 5.0, 5.0]), 2)
+    torch.testing.assert_close(flat, torch.full((4,), 5.0))
+    with pytest.raises(ValueError, match="got 1"):
+        leave_one_out_baseline(reward, 1)
+
+
+def test_samples_share_the_first_glimpse() -> None:
+    torch.manual_seed(0)
+    m = RAM(RAMConfig(patch=4, scales=2, glimpses=3, hidden_size=16))
+    x = torch.rand(2, 1, 16, 16)
+    _, lp, locs = m(x, samples=3)
+    assert lp.shape == (6, 2) and locs.shape == (6, 3, 2)
+    assert (locs[:, 0] == 0).all()  # first glimpse at the centre
+    assert not torch.equal(locs[0, 1], locs[1, 1])  # trajectories on the same image differ
+    # with the policy mean (no sampling) the M trajectories of one image coincide and match samples=1
+    logits_m, _, locs_m = m(x, sample=False, samples=3)
+    logits_1, _, locs_1 = m(x, sample=False)
+    torch.testing.assert_close(logits_m[::3], logits_1)
+    torch.testing.assert_close(locs_m[1::3], locs_1)
 
 
 def test_place_on_canvas_keeps_the_digit() -> None:
@@ -62,14 +101,16 @@ def test_forward_backward(random_glimpses: bool) -> None:
     torch.manual_seed(0)
     m = RAM(RAMConfig(patch=4, scales=2, glimpses=3, hidden_size=16), random_glimpses=random_glimpses)
     x = torch.rand(6, 1, 16, 16)
-    logits, lp, bl, locs = m(x)
-    assert logits.shape == (6, 10) and locs.shape == (6, 3, 2)
-    assert lp.shape == bl.shape == ((6, 0) if random_glimpses else (6, 2))
-    loss = ram_loss(logits, lp, bl, torch.randint(0, 10, (6,)))
+    logits, lp, locs = m(x, samples=2)
+    assert logits.shape == (12, 10) and locs.shape == (12, 3, 2)
+    assert lp.shape == ((12, 0) if random_glimpses else (12, 2))
+    loss = ram_loss(logits, lp, torch.randint(0, 10, (6,)).repeat_interleave(2), 2)
     assert torch.isfinite(loss)
     loss.backward()
     if not random_glimpses:
         assert m.loc_mean.weight.grad is not None and m.loc_mean.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="samples must be >= 1, got 0"):
+        m(x, samples=0)
 
 
 def test_bad_config() -> None:

@@ -7,22 +7,25 @@ Paper: Mnih, Heess, Graves & Kavukcuoglu, "Recurrent Models of Visual Attention"
     g_t = ReLU(W_g ReLU(W_ρ ρ(x, l_{t−1})) + W_l ReLU(W_ll l_{t−1}))      glimpse network
     h_t = GRU(h_{t−1}, g_t)                                               core network
     l_t ~ N(tanh(W_μ h_t), σ² I)                                          location policy
-    b_t = W_b h_t                                                          learned baseline
     ŷ = softmax(W_a h_T)                                                   classifier
 
-Loss = cross-entropy(ŷ, y) − Σ_t log π(l_t | h_t) · (R − b_t) + Σ_t (R − b_t)², with reward R = 1 for
-a correct final answer (the paper's hybrid loss: REINFORCE with a learned baseline; the sampled l_t are
-detached).
+Each image is seen through M trajectories (``samples``); trajectory i's loss is
+cross-entropy(ŷ⁽ⁱ⁾, y) − Σ_t log π(l_t⁽ⁱ⁾ | h_t⁽ⁱ⁾) · (R⁽ⁱ⁾ − b⁽ⁱ⁾), reward R = log ŷ_y (the log-probability
+of the correct class), baseline b⁽ⁱ⁾ = the mean reward of the other M−1 trajectories on the same image,
+R − b held fixed and the sampled l_t detached; the REINFORCE term also trains the core (unless
+``detach_policy``).
 
 Departures:
 1. Each coarser patch is read by bilinear ``F.grid_sample`` (locations are continuous) from the image
    averaged over 2^s×2^s blocks: the paper's "progressively lower resolution" sensor, pooled once per
    level instead of inside each patch.
 2. The core is a GRU cell (the paper: a ReLU RNN for classification) — steadier on a small budget.
-3. The first glimpse is at the centre, and ``random_glimpses=True`` replaces the policy by uniform
+3. The paper learns a baseline b_t = W_b h_t by regression on R and rewards a correct answer with 1;
+   here the leave-one-out baseline (Kool et al. 2019) over M trajectories and the dense log ŷ_y.
+4. The first glimpse is at the centre, and ``random_glimpses=True`` replaces the policy by uniform
    random locations (the control the claim compares against).
 
-Legend: B batch, C channels, S scales, g patch side, K glimpses.
+Legend: B batch, C channels, S scales, g patch side, K glimpses, M trajectories per image.
 """
 
 from __future__ import annotations
@@ -35,6 +38,25 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def pyramid(images: torch.Tensor, scales: int) -> list[torch.Tensor]:
+    """The sensor's levels: images (B, C, H, W) averaged over 2^s×2^s blocks, s = 0..S−1 (computed once
+    per image, read by every glimpse)."""
+    return [F.avg_pool2d(images, 2**s) if s else images for s in range(scales)]
+
+
+def glimpse_levels(levels: list[torch.Tensor], loc: torch.Tensor, size: int) -> torch.Tensor:
+    """Multi-resolution patches read from ``pyramid`` levels at loc (B, 2) in [−1, 1] (x, y) -> (B, S·C·g·g)."""
+    B = loc.shape[0]
+    out = []
+    for level in levels:  # (B, C, H/2^s, W/2^s)
+        theta = torch.zeros(B, 2, 3, device=loc.device, dtype=level.dtype)
+        theta[:, 0, 0], theta[:, 1, 1] = size / level.shape[3], size / level.shape[2]
+        theta[:, :, 2] = loc
+        grid = F.affine_grid(theta, [B, 1, size, size], align_corners=False)
+        out.append(F.grid_sample(level, grid, align_corners=False).flatten(1))  # (B, C·g·g)
+    return torch.cat(out, dim=1)
+
+
 def glimpse(images: torch.Tensor, loc: torch.Tensor, size: int, scales: int) -> torch.Tensor:
     """Multi-resolution patches: images (B, C, H, W), loc (B, 2) in [−1, 1] (x, y) -> (B, S·C·g·g).
 
@@ -42,16 +64,7 @@ def glimpse(images: torch.Tensor, loc: torch.Tensor, size: int, scales: int) -> 
     bilinearly from the image averaged over 2^s×2^s blocks (a point resampling at stride 2^s would skip
     most strokes). H and W should be multiples of 2^(S−1) so that every level spans the same extent.
     """
-    B = images.shape[0]
-    out = []
-    for s in range(scales):
-        level = F.avg_pool2d(images, 2**s) if s else images  # (B, C, H/2^s, W/2^s)
-        theta = torch.zeros(B, 2, 3, device=images.device, dtype=images.dtype)
-        theta[:, 0, 0], theta[:, 1, 1] = size / level.shape[3], size / level.shape[2]
-        theta[:, :, 2] = loc
-        grid = F.affine_grid(theta, [B, 1, size, size], align_corners=False)
-        out.append(F.grid_sample(level, grid, align_corners=False).flatten(1))  # (B, C·g·g)
-    return torch.cat(out, dim=1)
+    return glimpse_levels(pyramid(images, scales), loc, size)
 
 
 @dataclass
@@ -72,6 +85,8 @@ class RAMConfig:
     """core state size"""
     std: float = 0.15
     """σ of the Gaussian location policy"""
+    detach_policy: bool = False
+    """True: the REINFORCE gradient trains only the policy head, not the core (False: as in the paper)"""
 
     def __post_init__(self) -> None:
         for name in ("in_channels", "num_classes", "patch", "scales", "glimpses", "hidden_size"):
@@ -82,7 +97,8 @@ class RAMConfig:
 
 
 class RAM(nn.Module):
-    """images (B, C, H, W) -> (logits (B, classes), log_probs (B, K−1), baselines (B, K−1), locs (B, K, 2))."""
+    """images (B, C, H, W) -> (logits (B·M, classes), log_probs (B·M, K−1), locs (B·M, K, 2)) for M
+    ``samples`` glimpse trajectories per image (rows image-major: image i's are rows iM … iM+M−1)."""
 
     def __init__(self, cfg: RAMConfig, random_glimpses: bool = False) -> None:
         super().__init__()
@@ -94,27 +110,35 @@ class RAM(nn.Module):
         self.loc_out = nn.Linear(H, H)
         self.core = nn.GRUCell(H, H)
         self.loc_mean = nn.Linear(H, 2)
-        self.baseline = nn.Linear(H, 1)
         self.classifier = nn.Linear(H, cfg.num_classes)
 
-    def forward(self, images: torch.Tensor, sample: bool = True) -> tuple[torch.Tensor, ...]:
+    def _step(self, levels: list[torch.Tensor], loc: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        rho = glimpse_levels(levels, loc, self.cfg.patch)
+        g = F.relu(self.glimpse_out(F.relu(self.what(rho))) + self.loc_out(F.relu(self.where(loc))))
+        return self.core(g, h)  # (B, H)
+
+    def forward(
+        self, images: torch.Tensor, sample: bool = True, samples: int = 1
+    ) -> tuple[torch.Tensor, ...]:
         cfg = self.cfg
         if images.dim() != 4 or images.shape[1] != cfg.in_channels:
             raise ValueError(f"expected images (B, {cfg.in_channels}, H, W), got {tuple(images.shape)}")
-        B = images.shape[0]
-        loc = images.new_zeros(B, 2)
-        h = images.new_zeros(B, cfg.hidden_size)
-        log_probs, baselines, locs = [], [], [loc]
-        for t in range(cfg.glimpses):
-            rho = glimpse(images, loc, cfg.patch, cfg.scales)
-            g = F.relu(self.glimpse_out(F.relu(self.what(rho))) + self.loc_out(F.relu(self.where(loc))))
-            h = self.core(g, h)  # (B, H)
-            if t == cfg.glimpses - 1:
-                break
+        if samples < 1:
+            raise ValueError(f"samples must be >= 1, got {samples}")
+        levels = pyramid(images, cfg.scales)
+        loc = images.new_zeros(images.shape[0], 2)
+        # the first glimpse (at the centre) is the same for every trajectory: read it once per image
+        h = self._step(levels, loc, images.new_zeros(images.shape[0], cfg.hidden_size))
+        if samples > 1:
+            levels = [lv.repeat_interleave(samples, 0) for lv in levels]
+            h, loc = h.repeat_interleave(samples, 0), loc.repeat_interleave(samples, 0)
+        B = h.shape[0]
+        log_probs, locs = [], [loc]
+        for _ in range(cfg.glimpses - 1):
             if self.random_glimpses:
                 loc = torch.rand(B, 2, device=images.device) * 2 - 1
             else:
-                mean = torch.tanh(self.loc_mean(h.detach()))
+                mean = torch.tanh(self.loc_mean(h.detach() if cfg.detach_policy else h))
                 loc = (mean + cfg.std * torch.randn_like(mean) if sample else mean).detach().clamp(-1, 1)
                 # log N(loc; mean, σ²) summed over x, y
                 log_probs.append(
@@ -122,34 +146,44 @@ class RAM(nn.Module):
                         -((loc - mean) ** 2) / (2 * cfg.std**2) - math.log(cfg.std * math.sqrt(2 * math.pi))
                     ).sum(-1)
                 )
-                baselines.append(self.baseline(h.detach()).squeeze(-1))
             locs.append(loc)
-        empty = images.new_zeros(B, 0)
-        lp = torch.stack(log_probs, 1) if log_probs else empty
-        bl = torch.stack(baselines, 1) if baselines else empty
-        return self.classifier(h), lp, bl, torch.stack(locs, 1)
+            h = self._step(levels, loc, h)
+        lp = torch.stack(log_probs, 1) if log_probs else h.new_zeros(B, 0)
+        return self.classifier(h), lp, torch.stack(locs, 1)
+
+
+def leave_one_out_baseline(reward: torch.Tensor, samples: int) -> torch.Tensor:
+    """reward (B·M,), image-major -> each trajectory's baseline: the mean reward of the other M−1
+    trajectories on the same image (Kool et al. 2019). It does not depend on the trajectory's own
+    locations, so subtracting it keeps REINFORCE unbiased; it removes how hard the image is."""
+    if samples < 2:
+        raise ValueError(f"a leave-one-out baseline needs samples >= 2, got {samples}")
+    r = reward.view(-1, samples)
+    return ((r.sum(1, keepdim=True) - r) / (samples - 1)).reshape(-1)
+
+
+def reinforce_loss(log_probs: torch.Tensor, reward: torch.Tensor, baseline: torch.Tensor) -> torch.Tensor:
+    """−Σ_t log π(l_t)·(R − b), advantage held fixed: log_probs (B, T), reward and baseline (B,).
+
+    Descending it raises the log-probability of locations whose episode beat the baseline and lowers it
+    for those below (mean over the batch).
+    """
+    advantage = (reward - baseline).detach()  # (B,)
+    return -(log_probs.sum(1) * advantage).mean()
 
 
 def ram_loss(
-    logits: torch.Tensor, log_probs: torch.Tensor, baselines: torch.Tensor, target: torch.Tensor
+    logits: torch.Tensor, log_probs: torch.Tensor, target: torch.Tensor, samples: int
 ) -> torch.Tensor:
-    """Cross-entropy + REINFORCE with the learned baseline (reward 1 for a correct answer) + baseline MSE."""
-    ce = F.cross_entropy(logits, target)
-    if log_probs.numel() == 0:  # random glimpses: nothing for the policy to learn
-        return ce
-    reward = (logits.argmax(-1) == target).float()  # (B,)
-    return ce + reinforce_loss(log_probs, baselines, reward)
+    """Cross-entropy + REINFORCE with reward R = log p(correct class) and the leave-one-out baseline.
 
-
-def reinforce_loss(log_probs: torch.Tensor, baselines: torch.Tensor, reward: torch.Tensor) -> torch.Tensor:
-    """−Σ_t log π(l_t)·(R − b_t) (baseline held fixed) + Σ_t (R − b_t)²: log_probs, baselines (B, T), reward (B,).
-
-    Descending it raises the log-probability of locations whose episode beat the baseline and lowers it
-    for those below; the baseline itself regresses on R (mean over T and the batch).
+    logits (B·M, classes), log_probs (B·M, K−1), target (B·M,), M = ``samples`` trajectories per image.
     """
-    reward = reward.unsqueeze(1).expand_as(baselines)
-    advantage = (reward - baselines).detach()  # (B, T)
-    return -(log_probs * advantage).sum(1).mean() + F.mse_loss(baselines, reward)
+    ce = F.cross_entropy(logits, target, reduction="none")  # (B·M,)
+    if log_probs.shape[1] == 0:  # random glimpses: nothing for the policy to learn
+        return ce.mean()
+    reward = -ce.detach()
+    return ce.mean() + reinforce_loss(log_probs, reward, leave_one_out_baseline(reward, samples))
 
 
 def place_on_canvas(
