@@ -59,7 +59,7 @@ def ram(ctx: Context):
 
     Measured (quick, 1000 steps, seeds 0-7): RAM 57.0/61.9/52.1/70.7/62.1/70.0/49.0/67.3%, random
     glimpses 34.6/33.7/37.7/37.0/35.1/36.3/23.1/41.9%, margin +22.4/+28.2/+14.4/+33.7/+27.0/+33.7/
-    +25.9/+25.4 points (bar 10); RAM's glimpses end 3.0/1.6/2.1/3.6/2.4/3.1/2.7/2.2 px from the digit
+    +25.9/+25.3 points (bar 10); RAM's glimpses end 3.0/1.6/2.1/3.6/2.4/3.1/2.7/2.2 px from the digit
     (random: 9.5-9.8; the centre: ~6.5). The policy finds the digit abruptly, somewhere in steps
     ~500-1500 depending on the seed, then the classifier catches up: the margin's spread across seeds
     is when that happens. Quick: 20-25 s CPU per seed on the loaded machine; back to back at seed 7,
