@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from deltalab.data import load_digits
+from deltalab.eval.metrics import accuracy
 from deltalab.lab import Bar, Context, experiment
 from deltalab.lab.plot import plt
 from deltalab.models.mlp import MLP
@@ -323,10 +324,6 @@ def shuffling(ctx: Context):
     grid = ctx.pick([3e-4, 1e-3, 3e-3, 1e-2], [1e-4 * 2**k for k in range(9)])
     inits = ctx.pick(1, 3)
 
-    def accuracy(model: nn.Module, xs: torch.Tensor, ys: torch.Tensor) -> float:
-        with torch.no_grad():
-            return (model(xs.to(ctx.device)).argmax(1).cpu() == ys).float().mean().item()
-
     table: dict[bool, list[tuple[float, float, float]]] = {}  # shuffle → [(lr, val acc, test acc)]
     preds: dict[bool, torch.Tensor] = {}
     for shuffle in (False, True):
@@ -348,8 +345,9 @@ def shuffling(ctx: Context):
                     ),
                 )
                 trainer.fit((x, y))
-                val += accuracy(trainer.model, x_val, y_val) / inits
-                test += accuracy(trainer.model, d.x_test, d.y_test) / inits
+                with torch.no_grad():
+                    val += accuracy(trainer.model, x_val.to(ctx.device), y_val.to(ctx.device)) / inits
+                    test += accuracy(trainer.model, d.x_test.to(ctx.device), d.y_test.to(ctx.device)) / inits
             table[shuffle].append((lr, val, test))
             if lr == max(table[shuffle], key=lambda r: r[1])[0]:
                 with torch.no_grad():
