@@ -106,4 +106,4 @@ def test_state_dict_round_trip(name: str, tmp_path) -> None:
     fresh = OPTIMIZERS.create(name, fresh_params, lr=LR[name])
     _train(fresh, fresh_params, h, 3)
     same = all(torch.equal(a, b) for a, b in zip(params, fresh_params))
-    assert same == (not ref_state["state"]), name
+    assert same == (not any(ref_state["state"].values())), name  # signsgd's per-parameter states are empty

@@ -29,6 +29,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from deltalab.optim.base import step_each
 from deltalab.optim.registry import OPTIMIZERS
 
 
@@ -80,33 +81,26 @@ class DeltaBarDelta(torch.optim.Optimizer):
     @torch.no_grad()
     def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
         """Adapt every gain from the sign agreement, then take the (momentum) step."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                grad = p.grad
-                if group["weight_decay"]:
-                    grad = grad.add(p, alpha=group["weight_decay"])
-                state = self.state[p]
-                if not state:
-                    state["gain"] = torch.ones_like(p, memory_format=torch.preserve_format)
-                    state["trace"] = grad.clone()  # first step: no sign history, gains stay 1
-                    state["velocity"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                else:
-                    agree = grad * state["trace"]
-                    gain = state["gain"]
-                    gain.add_(torch.where(agree > 0, group["increase"], 0.0))
-                    gain.mul_(torch.where(agree < 0, group["decrease"], 1.0))
-                    gain.clamp_(group["min_gain"], group["max_gain"])
-                    state["trace"].mul_(group["theta"]).add_(grad, alpha=1 - group["theta"])
-                velocity = state["velocity"]
-                velocity.mul_(group["momentum"]).addcmul_(state["gain"], grad, value=-group["lr"])
-                p.add_(velocity)
-        return loss
+        return step_each(self, closure, self._update)
+
+    @staticmethod
+    def _update(p: Tensor, grad: Tensor, group: dict[str, Any], state: dict[str, Any]) -> None:
+        if group["weight_decay"]:
+            grad = grad.add(p, alpha=group["weight_decay"])
+        if not state:
+            state["gain"] = torch.ones_like(p, memory_format=torch.preserve_format)
+            state["trace"] = grad.clone()  # first step: no sign history, gains stay 1
+            state["velocity"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        else:
+            agree = grad * state["trace"]
+            gain = state["gain"]
+            gain.add_(torch.where(agree > 0, group["increase"], 0.0))
+            gain.mul_(torch.where(agree < 0, group["decrease"], 1.0))
+            gain.clamp_(group["min_gain"], group["max_gain"])
+            state["trace"].mul_(group["theta"]).add_(grad, alpha=1 - group["theta"])
+        velocity = state["velocity"]
+        velocity.mul_(group["momentum"]).addcmul_(state["gain"], grad, value=-group["lr"])
+        p.add_(velocity)
 
 
 @OPTIMIZERS.register

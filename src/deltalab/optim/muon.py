@@ -40,6 +40,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from deltalab.optim.base import step_each
 from deltalab.optim.newton_schulz import NS_COEFFICIENTS, auto_dtype
 from deltalab.optim.registry import OPTIMIZERS
 
@@ -153,22 +154,16 @@ def _muon_defaults(
 
 def _step(opt: torch.optim.Optimizer, closure: Callable[[], Tensor] | None) -> Tensor | None:
     """The step of :class:`Muon` and :class:`MuonWithAdamW` (a group without ``use_muon`` is Muon's)."""
-    loss = None
-    if closure is not None:
-        with torch.enable_grad():
-            loss = closure()
-    for group in opt.param_groups:
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            state = opt.state[p]
-            if group.get("use_muon", True):
-                if "momentum_buffer" not in state:
-                    state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                muon_update_(p, p.grad, state["momentum_buffer"], group)
-            else:
-                adamw_update_(p, p.grad, state, group)
-    return loss
+    return step_each(opt, closure, _update)
+
+
+def _update(p: Tensor, grad: Tensor, group: dict[str, Any], state: dict[str, Any]) -> None:
+    if group.get("use_muon", True):
+        if "momentum_buffer" not in state:
+            state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        muon_update_(p, grad, state["momentum_buffer"], group)
+    else:
+        adamw_update_(p, grad, state, group)
 
 
 class Muon(torch.optim.Optimizer):

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from deltalab.optim.base import step_each
 from deltalab.optim.registry import OPTIMIZERS
 
 
@@ -46,24 +47,18 @@ class Signum(torch.optim.Optimizer):
     @torch.no_grad()
     def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
         """One sign step for every parameter that has a gradient."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            lr, beta = group["lr"], group["momentum"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                direction = p.grad
-                if beta > 0:
-                    state = self.state[p]
-                    if "momentum_buffer" not in state:
-                        state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                    direction = state["momentum_buffer"].lerp_(p.grad, 1 - beta)
-                p.mul_(1 - lr * group["weight_decay"])
-                p.add_(direction.sign(), alpha=-lr)
-        return loss
+        return step_each(self, closure, self._update)
+
+    @staticmethod
+    def _update(p: Tensor, grad: Tensor, group: dict[str, Any], state: dict[str, Any]) -> None:
+        lr, beta = group["lr"], group["momentum"]
+        direction = grad
+        if beta > 0:
+            if "momentum_buffer" not in state:
+                state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            direction = state["momentum_buffer"].lerp_(grad, 1 - beta)
+        p.mul_(1 - lr * group["weight_decay"])
+        p.add_(direction.sign(), alpha=-lr)
 
 
 class SignSGD(Signum):
