@@ -18,13 +18,18 @@ import torch
 from torch.distributions import Normal
 
 
+def _mu_leaf(mu: float, sigma: float, n: int) -> torch.Tensor:
+    """μ repeated n times as a float64 leaf to differentiate against, one copy per estimate: (n,)."""
+    if sigma <= 0:
+        raise ValueError(f"sigma must be > 0, got {sigma}")
+    return torch.full((n,), float(mu), dtype=torch.float64, requires_grad=True)
+
+
 def score_function_grads(
     f: Callable[[torch.Tensor], torch.Tensor], mu: float, sigma: float, n: int, generator: torch.Generator
 ) -> torch.Tensor:
     """``n`` single-sample score-function estimates of ∂/∂μ E[f(x)]: (n,)."""
-    if sigma <= 0:
-        raise ValueError(f"sigma must be > 0, got {sigma}")
-    mu_t = torch.full((n,), float(mu), dtype=torch.float64, requires_grad=True)
+    mu_t = _mu_leaf(mu, sigma, n)
     x = (mu_t + sigma * torch.randn(n, generator=generator, dtype=torch.float64)).detach()  # sample, no path
     surrogate = (f(x) * Normal(mu_t, sigma).log_prob(x)).sum()
     (g,) = torch.autograd.grad(surrogate, mu_t)
@@ -35,9 +40,7 @@ def reparam_grads(
     f: Callable[[torch.Tensor], torch.Tensor], mu: float, sigma: float, n: int, generator: torch.Generator
 ) -> torch.Tensor:
     """``n`` single-sample reparameterization estimates of ∂/∂μ E[f(x)]: (n,)."""
-    if sigma <= 0:
-        raise ValueError(f"sigma must be > 0, got {sigma}")
-    mu_t = torch.full((n,), float(mu), dtype=torch.float64, requires_grad=True)
+    mu_t = _mu_leaf(mu, sigma, n)
     eps = torch.randn(n, generator=generator, dtype=torch.float64)
     x = mu_t + sigma * eps  # what Normal(mu, sigma).rsample() computes; explicit so the generator is used
     (g,) = torch.autograd.grad(f(x).sum(), mu_t)
