@@ -6,18 +6,19 @@ from __future__ import annotations
 import pytest
 import torch
 
+from deltalab.models.ssl.ema import linear_momentum
 from deltalab.models.ssl.encoders import PatchTransformer
-from deltalab.models.ssl.jepa import JEPA, JEPAConfig, block_size, momentum_at, sample_multiblock, train_jepa
+from deltalab.models.ssl.jepa import JEPA, JEPAConfig, block_size, sample_multiblock, train_jepa
 
 
 def test_momentum_schedule_is_linear_from_start_to_end():
     steps = 11
-    taus = [momentum_at(k, steps, 0.996, 1.0) for k in range(steps)]
+    taus = [linear_momentum(k, steps, 0.996, 1.0) for k in range(steps)]
     assert taus[0] == pytest.approx(0.996) and taus[-1] == pytest.approx(1.0)
     diffs = [b - a for a, b in zip(taus, taus[1:])]
     assert all(d == pytest.approx(0.0004) for d in diffs)
-    assert momentum_at(50, steps, 0.996, 1.0) == pytest.approx(1.0)  # clamped past the end
-    assert momentum_at(0, 1, 0.99, 1.0) == 0.99
+    assert linear_momentum(50, steps, 0.996, 1.0) == pytest.approx(1.0)  # clamped past the end
+    assert linear_momentum(0, 1, 0.99, 1.0) == 0.99
 
 
 @pytest.mark.parametrize("grid", [4, 8])

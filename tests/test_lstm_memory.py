@@ -16,7 +16,7 @@ from deltalab.experiments.recurrent import (
 def test_stacked_rnn_forward_equals_nn_rnn() -> None:
     p = _rnn_grid_params(8, 3, seed=0)
     torch.manual_seed(0)
-    ref = _LastStep(nn.RNN(2, 8, batch_first=True), 8)
+    ref = _LastStep(nn.RNN(2, 8, batch_first=True))
     x = adding(16, 12, generator=torch.Generator().manual_seed(1)).x
     out = _rnn_grid_forward(p, x)
     assert out.shape == (3, 16)
@@ -35,7 +35,7 @@ def test_stacked_rnn_grid_training_equals_one_run_per_rate() -> None:
         p, curves = train_adding_rnn_grid(H, lrs, steps, T, 0, (val.x, val.y))
         for g, lr in enumerate(lrs):
             torch.manual_seed(0)
-            model = _LastStep(nn.RNN(2, H, batch_first=True), H)
+            model = _LastStep(nn.RNN(2, H, batch_first=True))
             _, curve = train_adding(model, steps, T, lr, 0, "cpu", (val.x, val.y))
             for name, w in model.named_parameters():
                 torch.testing.assert_close(p[name][g], w, atol=1e-9, rtol=1e-9)

@@ -62,10 +62,10 @@ def test_bad_config() -> None:
 
 
 def test_train_copy_stops_once_the_mean_loss_of_the_window_is_below_stop_loss() -> None:
-    from deltalab.experiments.ntm import _LSTMBaseline, train_copy
+    from deltalab.experiments.ntm import lstm_baseline, train_copy
 
     torch.manual_seed(0)
-    model = _LSTMBaseline(3, 2, 4)
+    model = lstm_baseline(3, 2, 4)
     # any loss is below 100: stops as soon as a full window of 5 losses exists
     assert len(train_copy(model, 30, 2, 2, 4, seed=0, stop_loss=100.0, window=5)) == 5
     # stop_loss 0 never stops early
@@ -73,12 +73,12 @@ def test_train_copy_stops_once_the_mean_loss_of_the_window_is_below_stop_loss() 
 
 
 def test_train_copy_restarts_stops_after_a_converged_attempt_and_keeps_the_lowest_training_loss() -> None:
-    from deltalab.experiments.ntm import _LSTMBaseline, train_copy, train_copy_restarts
+    from deltalab.experiments.ntm import lstm_baseline, train_copy, train_copy_restarts
 
     made: list[torch.nn.Module] = []
 
     def make() -> torch.nn.Module:
-        made.append(_LSTMBaseline(3, 2, 4))
+        made.append(lstm_baseline(3, 2, 4))
         return made[-1]
 
     # converged at once (any loss < 100): one attempt, stopped after one window
@@ -92,7 +92,7 @@ def test_train_copy_restarts_stops_after_a_converged_attempt_and_keeps_the_lowes
     finals = []
     for i in range(3):
         torch.manual_seed(1000 * i)
-        rerun = train_copy(_LSTMBaseline(3, 2, 4), 8, 2, 2, 4, seed=1000 * i, stop_loss=0.0, window=5)
+        rerun = train_copy(lstm_baseline(3, 2, 4), 8, 2, 2, 4, seed=1000 * i, stop_loss=0.0, window=5)
         finals.append(sum(rerun[-5:]) / 5)
     assert made.index(model) == finals.index(min(finals))
     assert sum(losses[-5:]) / 5 == min(finals)

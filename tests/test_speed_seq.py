@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from deltalab.experiments.ssm import _RNNClassifier, rnn_grid_logits
+from deltalab.experiments.ssm import rnn_classifier, rnn_grid_logits
 from deltalab.nn.ssm import S4DLayer, S4DModel
 from deltalab.train.steps import fit_steps
 
@@ -44,7 +44,7 @@ def test_rnn_grid_equals_each_rnn_alone() -> None:
     models = []
     for s in range(3):
         torch.manual_seed(s)
-        models.append(_RNNClassifier(5, 6, 4))
+        models.append(rnn_classifier(5, 6, 4))
     template = nn.RNN(5, 18, batch_first=True)
     x, y = torch.randn(7, 30, 5), torch.randint(0, 4, (7,))
     joint = rnn_grid_logits(models, template, x)  # (3, 7, 4)

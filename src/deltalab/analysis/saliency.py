@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from deltalab.train.steps import fit_steps
+
 
 @dataclass
 class ActMaxConfig:
@@ -84,22 +86,23 @@ def activation_maximization(
         p.requires_grad_(False)
     x = init.detach().clone().requires_grad_(True)
     opt = torch.optim.Adam([x], lr=cfg.lr)
+
+    def loss_fn() -> torch.Tensor:
+        xin = x
+        if cfg.jitter:
+            dx, dy = torch.randint(-cfg.jitter, cfg.jitter + 1, (2,), generator=generator).tolist()
+            xin = torch.roll(x, shifts=(dx, dy), dims=(-2, -1))
+        logits = model(xin)  # (B, classes)
+        return -(logits.gather(1, targets.view(-1, 1)).sum() - cfg.l2 * (x**2).sum())
+
+    @torch.no_grad()
+    def regularize(step: int, loss: torch.Tensor) -> None:
+        if cfg.blur_every and step % cfg.blur_every == 0:
+            x.copy_(gaussian_blur(x, cfg.blur_sigma))
+        x.clamp_(*cfg.clamp)
+
     try:
-        for step in range(cfg.steps):
-            if cfg.jitter:
-                dx, dy = torch.randint(-cfg.jitter, cfg.jitter + 1, (2,), generator=generator).tolist()
-                xin = torch.roll(x, shifts=(dx, dy), dims=(-2, -1))
-            else:
-                xin = x
-            logits = model(xin)  # (B, classes)
-            score = logits.gather(1, targets.view(-1, 1)).sum() - cfg.l2 * (x**2).sum()
-            opt.zero_grad()
-            (-score).backward()
-            opt.step()
-            with torch.no_grad():
-                if cfg.blur_every and (step + 1) % cfg.blur_every == 0:
-                    x.copy_(gaussian_blur(x, cfg.blur_sigma))
-                x.clamp_(*cfg.clamp)
+        fit_steps(loss_fn, opt, cfg.steps, after_step=regularize)
     finally:
         for p in model.parameters():
             p.requires_grad_(True)

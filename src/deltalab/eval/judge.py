@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from deltalab.data import load_digits
+from deltalab.train.steps import fit_steps
 
 JUNK = 10  # index of the "not a digit" class
 
@@ -105,16 +106,19 @@ def train_judge(cfg: JudgeConfig | None = None, device: str | torch.device = "cp
         model = DigitsJudge().to(device)
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         n = data.x_train.shape[0]
-        for _ in range(cfg.epochs):
-            for idx in torch.randperm(n, generator=g).split(cfg.batch_size):
-                idx = idx.to(device)
-                x, y = data.x_train[idx], data.y_train[idx]
-                xj = junk_images(x, y, g)
-                logits = model(torch.cat([x, xj]))  # (2B, 11)
-                loss = F.cross_entropy(logits, torch.cat([y, torch.full_like(y, JUNK)]))
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
+        batches = (
+            idx.to(device)
+            for _ in range(cfg.epochs)
+            for idx in torch.randperm(n, generator=g).split(cfg.batch_size)
+        )
+
+        def loss_fn() -> torch.Tensor:
+            idx = next(batches)
+            x, y = data.x_train[idx], data.y_train[idx]
+            logits = model(torch.cat([x, junk_images(x, y, g)]))  # (2B, 11)
+            return F.cross_entropy(logits, torch.cat([y, torch.full_like(y, JUNK)]))
+
+        fit_steps(loss_fn, opt, cfg.epochs * math.ceil(n / cfg.batch_size))
     model.eval().requires_grad_(False)
     return model
 

@@ -15,6 +15,7 @@ from deltalab.eval.judge import cached_judge, judge_scores
 from deltalab.lab import Bar, Context, experiment
 from deltalab.lab.plot import plt, sample_grid
 from deltalab.models.cyclegan import ConvDiscriminator, CycleGAN, CycleGANConfig, train_cyclegan
+from deltalab.train.steps import fit_steps
 
 DOMAIN_A, DOMAIN_B, NEITHER = 0, 1, 2
 
@@ -52,7 +53,8 @@ def train_domain_judge(
         x.device
     )
     opt = torch.optim.Adam(judge.parameters(), lr=3e-3)
-    for _ in range(steps):
+
+    def loss_fn() -> torch.Tensor:
         idx = torch.randint(0, x.shape[0], (96,), generator=generator).to(x.device)
         a = x[idx]
         if x_b is None:
@@ -68,10 +70,9 @@ def train_domain_judge(
             neither = torch.cat([neither[:28], torch.ones_like(neither[28:])])
         batch = torch.cat([a[:32], b, neither])
         y = torch.tensor([DOMAIN_A] * 32 + [DOMAIN_B] * 32 + [NEITHER] * 32, device=x.device)
-        loss = F.cross_entropy(judge(batch), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        return F.cross_entropy(judge(batch), y)
+
+    fit_steps(loss_fn, opt, steps)
     return judge.eval().requires_grad_(False)
 
 

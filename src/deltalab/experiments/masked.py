@@ -14,8 +14,9 @@ from deltalab.data import load_digits
 from deltalab.eval.probes import embedding_std, probe, probe_every
 from deltalab.lab import Bar, Context, experiment
 from deltalab.lab.plot import collapse_figure, embedding_figure, plt
+from deltalab.models.ssl.ema import linear_momentum
 from deltalab.models.ssl.encoders import PatchTransformer
-from deltalab.models.ssl.jepa import JEPA, JEPAConfig, momentum_at, train_jepa
+from deltalab.models.ssl.jepa import JEPA, JEPAConfig, train_jepa
 from deltalab.models.ssl.mae import MAEConfig, random_keep, train_mae
 
 # Every probe fits on one BLAS thread: the runs are pinned to one thread, and OpenBLAS's default of one
@@ -199,7 +200,7 @@ def jepa(ctx: Context):
     ctx.series("embedding_std_ratio_curve", std_curve)
     ctx.series(
         "ema_momentum",
-        [momentum_at(k, cfg.steps, cfg.momentum, cfg.final_momentum) for k in range(cfg.steps)],
+        [linear_momentum(k, cfg.steps, cfg.momentum, cfg.final_momentum) for k in range(cfg.steps)],
     )
     target = model.target.eval()
     metrics["probe_jepa_target"] = probe(target.features, d, ctx.seed, blas_threads=BLAS)
@@ -261,7 +262,7 @@ def training_figure(
     twin = axes[0].twinx()
     twin.plot(
         range(cfg.steps),
-        [momentum_at(k, cfg.steps, cfg.momentum, cfg.final_momentum) for k in range(cfg.steps)],
+        [linear_momentum(k, cfg.steps, cfg.momentum, cfg.final_momentum) for k in range(cfg.steps)],
         color="gray",
         lw=0.8,
     )

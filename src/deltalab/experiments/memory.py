@@ -9,6 +9,7 @@ from torch import nn
 from deltalab.data.seq import SeqBatch, copy, reversal
 from deltalab.lab import Bar, Context, experiment
 from deltalab.lab.plot import plt
+from deltalab.nn.recurrent import RecurrentHead
 from deltalab.nn.seq2seq import Seq2Seq
 from deltalab.train.steps import fit_steps
 
@@ -70,15 +71,6 @@ def seq2seq_attention(ctx: Context):
     )
 
 
-class _CopyLSTM(nn.Module):
-    def __init__(self, width: int, hidden: int) -> None:
-        super().__init__()
-        self.rnn, self.head = nn.LSTM(width + 1, hidden, batch_first=True), nn.Linear(hidden, width)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.rnn(x)[0])
-
-
 @torch.no_grad()
 def bit_error(model: nn.Module, batch: SeqBatch) -> float:
     """Fraction of wrong output bits over the masked (answer) steps."""
@@ -104,7 +96,7 @@ def steps_to_copy_target(
     error at ``max_len`` is checked every ``check_every`` steps in both arms.
     """
     torch.manual_seed(seed)
-    model = _CopyLSTM(width, 64)
+    model = RecurrentHead(nn.LSTM(width + 1, 64, batch_first=True), width)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     g = torch.Generator().manual_seed(seed)
     test = copy(500, max_len, width, generator=torch.Generator().manual_seed(seed + 1))

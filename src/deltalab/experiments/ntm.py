@@ -12,15 +12,13 @@ from deltalab.data.seq import SeqBatch, copy
 from deltalab.lab import Bar, Context, experiment
 from deltalab.lab.plot import plt
 from deltalab.nn.ntm import NTM, NTMConfig
+from deltalab.nn.recurrent import RecurrentHead
+from deltalab.train.steps import fit_steps
 
 
-class _LSTMBaseline(nn.Module):
-    def __init__(self, input_size: int, output_size: int, hidden: int) -> None:
-        super().__init__()
-        self.rnn, self.head = nn.LSTM(input_size, hidden, batch_first=True), nn.Linear(hidden, output_size)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.rnn(x)[0])
+def lstm_baseline(input_size: int, output_size: int, hidden_size: int) -> RecurrentHead:
+    """The NTM's baseline: an ``nn.LSTM`` with a linear head at every step."""
+    return RecurrentHead(nn.LSTM(input_size, hidden_size, batch_first=True), output_size)
 
 
 def bit_error(model: nn.Module, batch: SeqBatch) -> float:
@@ -47,17 +45,17 @@ def train_copy(
     g = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     losses: list[float] = []
-    for _ in range(steps):
+
+    def loss_fn() -> torch.Tensor:
         L = int(torch.randint(1, max_len + 1, (1,), generator=g))
         b = copy(batch, L, width, generator=g)
-        loss = F.binary_cross_entropy_with_logits(model(b.x)[b.mask], b.y[b.mask])
-        opt.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 10.0)
-        opt.step()
+        return F.binary_cross_entropy_with_logits(model(b.x)[b.mask], b.y[b.mask])
+
+    def converged(step: int, loss: torch.Tensor) -> bool:
         losses.append(loss.item())
-        if len(losses) >= window and sum(losses[-window:]) / window < stop_loss:
-            break
+        return len(losses) >= window and sum(losses[-window:]) / window < stop_loss
+
+    fit_steps(loss_fn, opt, steps, clip=10.0, after_step=converged)
     return losses
 
 
@@ -161,7 +159,7 @@ def ntm(ctx: Context):
     bars = [Bar("bit_error", "<", 0.05)]
     if not ctx.quick:
         torch.manual_seed(ctx.seed)
-        lstm = _LSTMBaseline(width + 1, width, 64)
+        lstm = lstm_baseline(width + 1, width, 64)
         train_copy(lstm, steps, width, max_len, batch, ctx.seed, stop_loss)
         metrics["bit_error_2x_length_lstm"] = bit_error(lstm, long)
         metrics["lstm_minus_ntm_2x_length"] = metrics["bit_error_2x_length_lstm"] - err_long

@@ -8,7 +8,7 @@ torch's SGD) on a whole grid of runs side by side.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -19,6 +19,7 @@ from deltalab.data import load_digits
 from deltalab.lab import Bar, Context, experiment
 from deltalab.lab.plot import plt
 from deltalab.models.mlp import MLP
+from deltalab.train.steps import fit_steps
 
 
 def fit_digits(
@@ -37,18 +38,25 @@ def fit_digits(
     opt = make_opt(model.parameters())
     sched = make_sched(opt, epochs * math.ceil(len(x) / batch_size)) if make_sched else None
     g = torch.Generator().manual_seed(seed)
+    per_epoch = math.ceil(len(x) / batch_size)
     curve = []
-    for _ in range(epochs):
-        perm = torch.randperm(len(x), generator=g)
-        for i in range(0, len(x), batch_size):
-            idx = perm[i : i + batch_size]
-            opt.zero_grad()
-            F.cross_entropy(model(x[idx]), y[idx]).backward()
-            opt.step()
-            if sched is not None:
-                sched.step()
-        with torch.no_grad():
-            curve.append(F.cross_entropy(model(x), y).item())
+
+    def batches() -> Iterator[torch.Tensor]:
+        for _ in range(epochs):
+            yield from torch.randperm(len(x), generator=g).split(batch_size)
+
+    stream = batches()
+
+    def loss_fn() -> torch.Tensor:
+        idx = next(stream)
+        return F.cross_entropy(model(x[idx]), y[idx])
+
+    def end_of_epoch(step: int, loss: torch.Tensor) -> None:
+        if step % per_epoch == 0:
+            with torch.no_grad():
+                curve.append(F.cross_entropy(model(x), y).item())
+
+    fit_steps(loss_fn, opt, epochs * per_epoch, scheduler=sched, after_step=end_of_epoch)
     return model, curve
 
 

@@ -22,6 +22,7 @@ from deltalab.models.mlp import MLP
 from deltalab.models.transformer import SequenceTransformer, TransformerConfig
 from deltalab.optim.muon import MuonWithAdamW, muon_param_groups
 from deltalab.optim.newton_schulz import NS_COEFFICIENTS, newton_schulz
+from deltalab.train.steps import fit_steps
 
 
 def matrix_with_spectrum(rows: int, cols: int, s: Tensor, seed: int) -> tuple[Tensor, Tensor, Tensor]:
@@ -168,15 +169,13 @@ class TailLossRun:
 
     def advance(self, steps: int) -> None:
         task = self.task
-        for _ in range(steps):
+
+        def loss_fn() -> Tensor:
             idx = torch.randint(0, len(task.x), (self.batch_size,), generator=self.g)
-            loss = self.loss_fn(
-                self.model(task.x[idx]), task.y[idx], None if task.mask is None else task.mask[idx]
-            )
-            self.opt.zero_grad()
-            loss.backward()
-            self.opt.step()
-            self.curve.append(loss.item())
+            mask = None if task.mask is None else task.mask[idx]
+            return self.loss_fn(self.model(task.x[idx]), task.y[idx], mask)
+
+        self.curve += fit_steps(loss_fn, self.opt, steps)
 
     def mean_loss(self, first: int, last: int) -> float:
         """Mean minibatch loss over steps ``first`` .. ``last - 1`` (inf if it diverged)."""

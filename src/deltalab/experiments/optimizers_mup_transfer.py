@@ -21,6 +21,7 @@ from deltalab.lab import Bar, Context, experiment
 from deltalab.lab.plot import plt
 from deltalab.nn.mup import MupMLP, MuReadout
 from deltalab.optim.mup import base_shapes, mup_adam
+from deltalab.train.steps import fit_steps
 
 BASE_WIDTH = 64
 
@@ -53,15 +54,12 @@ def final_loss(width: int, lr: float, mup: bool, x: Tensor, y: Tensor, steps: in
     base = base_shapes(MupMLP(40, BASE_WIDTH, 10, num_layers=2, base_width=BASE_WIDTH)) if mup else None
     opt = mup_adam(model, base, lr, fused=True)  # fused: the widest width's Adam step was ~40% of its time
     g = torch.Generator().manual_seed(seed)
-    tail = []
-    for t in range(steps):
+
+    def loss_fn() -> Tensor:
         idx = torch.randint(0, len(x), (64,), generator=g)
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x[idx]), y[idx])
-        loss.backward()
-        opt.step()
-        if t >= steps - steps // 4:
-            tail.append(loss.item())
+        return F.cross_entropy(model(x[idx]), y[idx])
+
+    tail = fit_steps(loss_fn, opt, steps)[steps - steps // 4 :]
     mean = sum(tail) / len(tail)
     return min(mean, CHANCE_LOSS) if math.isfinite(mean) else CHANCE_LOSS
 

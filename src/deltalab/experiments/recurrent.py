@@ -18,9 +18,10 @@ from deltalab.data.seq_extra import flip_flop
 from deltalab.lab import Bar, Context, experiment
 from deltalab.lab.plot import plt
 from deltalab.nn.lstm import LSTM, set_forget_bias
-from deltalab.nn.recurrent import ElmanRNN, JordanRNN, TimeDelayNet
+from deltalab.nn.recurrent import ElmanRNN, JordanRNN, RecurrentHead, TimeDelayNet
 from deltalab.optim.stacked import adam_step_stacked_
 from deltalab.train.bptt import bptt_step
+from deltalab.train.steps import fit_steps
 
 
 def _per_step_ce(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -184,19 +185,18 @@ def rnn_gradients(ctx: Context):
         metrics,
         bars,
         bar="fitted decay within 5% of ρ; LSTM (forget bias 1) gradient at lag 50 >= 100x the tanh RNN's",
-        config={"hidden": H, "T": T, "input": I, "lag": lag, "rho": rho},
+        config={"hidden_size": H, "T": T, "input": I, "lag": lag, "rho": rho},
     )
 
 
-class _LastStep(nn.Module):
-    """A recurrent layer read at its last step: x (B, T, 2) -> (B,)."""
+class _LastStep(RecurrentHead):
+    """A recurrent layer read at its last step by one output: x (B, T, 2) -> (B,)."""
 
-    def __init__(self, rnn: nn.Module, hidden: int) -> None:
-        super().__init__()
-        self.rnn, self.head = rnn, nn.Linear(hidden, 1)
+    def __init__(self, rnn: nn.RNNBase) -> None:
+        super().__init__(rnn, 1, last_step=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.rnn(x)[0][:, -1]).squeeze(-1)
+        return super().forward(x).squeeze(-1)
 
 
 def train_adding(
@@ -213,26 +213,27 @@ def train_adding(
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     xv, yv = (v.to(device) for v in val)
     curve = []
-    for s in range(steps):
+
+    def loss_fn() -> torch.Tensor:
         b = adding(64, T, generator=g)
-        loss = F.mse_loss(model(b.x.to(device)), b.y.to(device))
-        opt.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        if (s + 1) % 50 == 0:
+        return F.mse_loss(model(b.x.to(device)), b.y.to(device))
+
+    def validate(step: int, loss: torch.Tensor) -> None:
+        if step % 50 == 0:
             with torch.no_grad():
                 curve.append(F.mse_loss(model(xv), yv).item())
+
+    fit_steps(loss_fn, opt, steps, clip=1.0, after_step=validate)
     return curve[-1], curve
 
 
-def _rnn_grid_params(hidden: int, n: int, seed: int, device: str = "cpu") -> dict[str, torch.Tensor]:
-    """``n`` copies of the seeded ``_LastStep(nn.RNN(2, hidden))``, each parameter stacked (n, ...).
+def _rnn_grid_params(hidden_size: int, n: int, seed: int, device: str = "cpu") -> dict[str, torch.Tensor]:
+    """``n`` copies of the seeded ``_LastStep(nn.RNN(2, hidden_size))``, each parameter stacked (n, ...).
 
     Every copy starts from the init ``train_adding``'s model gets at this seed (one per grid rate).
     """
     torch.manual_seed(seed)
-    model = _LastStep(nn.RNN(2, hidden, batch_first=True), hidden)
+    model = _LastStep(nn.RNN(2, hidden_size, batch_first=True))
     return {
         k: v.detach().to(device).expand(n, *v.shape).clone().requires_grad_()
         for k, v in model.named_parameters()
@@ -257,7 +258,7 @@ def _rnn_grid_forward(p: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tens
 
 
 def train_adding_rnn_grid(
-    hidden: int,
+    hidden_size: int,
     lrs: list[float],
     steps: int,
     T: int,
@@ -265,12 +266,12 @@ def train_adding_rnn_grid(
     val: tuple[torch.Tensor, torch.Tensor],
     device: str = "cpu",
 ) -> tuple[dict[str, torch.Tensor], list[list[float]]]:
-    """``train_adding`` of ``_LastStep(nn.RNN(2, hidden))`` at every rate of ``lrs`` in one stacked run.
+    """``train_adding`` of ``_LastStep(nn.RNN(2, hidden_size))`` at every rate of ``lrs`` in one stacked run.
 
     Same init, minibatches, clipping and Adam as one ``train_adding`` call per rate (tested equal to
     float rounding). Returns the stacked parameters and each rate's val MSE every 50 steps.
     """
-    p = _rnn_grid_params(hidden, len(lrs), seed, device)
+    p = _rnn_grid_params(hidden_size, len(lrs), seed, device)
     lr_t, state = torch.tensor(lrs, device=device), {}
     xv, yv = (v.to(device) for v in val)
     g = torch.Generator().manual_seed(seed)
@@ -324,7 +325,7 @@ def lstm_memory(ctx: Context):
     lstm_runs = []
     for lr in grid:
         torch.manual_seed(ctx.seed)
-        model = _LastStep(nn.LSTM(2, H, batch_first=True), H).to(ctx.device)
+        model = _LastStep(nn.LSTM(2, H, batch_first=True)).to(ctx.device)
         v, curve = train_adding(model, steps, T, lr, ctx.seed, ctx.device, (val.x, val.y))
         ctx.log(f"lstm lr={lr:g}: val MSE {v:.4f}")
         lstm_runs.append((v, model, curve))
@@ -376,7 +377,7 @@ def lstm_memory(ctx: Context):
         bar="adding T=50: LSTM MSE < 0.05 and <= 1/3 of the tanh RNN's at equal steps; hand-written cell max error < 1e-6",
         config={
             "T": T,
-            "hidden": H,
+            "hidden_size": H,
             "steps": steps,
             "lr_grid": grid,
             "lr_lstm": best["lstm"][0],

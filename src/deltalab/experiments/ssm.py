@@ -15,6 +15,7 @@ from deltalab.analysis.timing import time_pair
 from deltalab.data.seq_extra import remember_first
 from deltalab.lab import Bar, Context, experiment
 from deltalab.lab.plot import plt
+from deltalab.nn.recurrent import RecurrentHead
 from deltalab.nn.ssm import (
     S4DLayer,
     S4DModel,
@@ -73,16 +74,12 @@ def fft_vs_scan_times(
     return out
 
 
-class _RNNClassifier(nn.Module):
-    def __init__(self, in_features: int, hidden: int, classes: int) -> None:
-        super().__init__()
-        self.rnn, self.head = nn.RNN(in_features, hidden, batch_first=True), nn.Linear(hidden, classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.rnn(x)[0][:, -1])
+def rnn_classifier(in_features: int, hidden_size: int, num_classes: int) -> RecurrentHead:
+    """An ``nn.RNN`` read at its last step by a linear head: (B, T, in_features) → (B, num_classes)."""
+    return RecurrentHead(nn.RNN(in_features, hidden_size, batch_first=True), num_classes, last_step=True)
 
 
-def rnn_grid_logits(models: list[_RNNClassifier], template: nn.RNN, x: torch.Tensor) -> torch.Tensor:
+def rnn_grid_logits(models: list[RecurrentHead], template: nn.RNN, x: torch.Tensor) -> torch.Tensor:
     """The grid's RNN classifiers run side by side as one RNN: (A, B, classes) for A models.
 
     The recurrent weight is the block-diagonal of theirs (input weights and biases stacked), so
@@ -203,7 +200,7 @@ def ssm(ctx: Context):
     acc, curves, picked = {}, {}, {}
     for name, build in (
         ("s4d", lambda: S4DModel(5, 4, embed_dim=16, d_state=16, num_layers=1)),
-        ("rnn", lambda: _RNNClassifier(5, 32, 4)),
+        ("rnn", lambda: rnn_classifier(5, 32, 4)),
     ):
         models = []
         for _ in grid:  # every rate starts from the same initialization

@@ -18,6 +18,7 @@ from deltalab.lab import Bar, Context, experiment
 from deltalab.lab.plot import plt
 from deltalab.models.mnist1d_models import Conv1dNet
 from deltalab.optim.stacked import adam_step_stacked_
+from deltalab.train.steps import fit_steps
 
 PRETRAIN_CLASSES = (0, 1, 2, 3, 4, 5, 6)
 NEW_CLASSES = (7, 8, 9)
@@ -53,15 +54,14 @@ def pretrain(x: torch.Tensor, y: torch.Tensor, num_classes: int, steps: int, see
     opt = torch.optim.Adam(net.parameters(), lr=1e-2)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 0.5 * (1 + math.cos(math.pi * t / steps)))
     g = torch.Generator().manual_seed(seed)
-    for _ in range(steps):
+
+    def loss_fn() -> torch.Tensor:
         i = torch.randint(0, len(x), (100,), generator=g)
         shift = int(torch.randint(-SHIFT, SHIFT + 1, (1,), generator=g))
         xb = torch.roll(x[i], shift, 1) + NOISE * torch.randn(len(i), x.shape[-1], generator=g)
-        loss = F.cross_entropy(net(xb), y[i])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
+        return F.cross_entropy(net(xb), y[i])
+
+    fit_steps(loss_fn, opt, steps, scheduler=sched)
     return net.eval()
 
 

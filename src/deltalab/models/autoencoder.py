@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from deltalab.train.steps import fit_steps
+
 
 class LinearAutoencoder(nn.Module):
     """x ↦ W₂W₁x with no biases (center the data first); W₁ = ``encoder.weight`` (K, D), W₂ (D, K)."""
@@ -107,19 +109,16 @@ def train_autoencoder(
         raise ValueError(f"kept_weight must be in [0, 1], got {kept_weight}")
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     g = torch.Generator().manual_seed(seed)
-    losses = []
-    for _ in range(cfg.steps):
+
+    def loss_fn() -> torch.Tensor:
         xb = x[torch.randint(0, len(x), (cfg.batch_size,), generator=g).to(x.device)]
         inp = corrupt(xb, g) if corrupt is not None else xb
         err = (model(inp) - xb).pow(2)
         if kept_weight != 1.0:
             err = err * torch.where(inp != xb, 1.0, kept_weight)
-        loss = err.mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    return losses
+        return err.mean()
+
+    return fit_steps(loss_fn, opt, cfg.steps)
 
 
 def fit_linear_autoencoder(

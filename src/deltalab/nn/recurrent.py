@@ -9,6 +9,9 @@ Recognition Using Time-Delay Neural Networks" (1989) for the window net that map
                                                                               (output feeds back)
     Window: y_t = MLP(x_{t-w+1}, ..., x_t)                                     (no state at all)
 
+``RecurrentHead`` puts a linear read-out on torch's own recurrent layers (``nn.RNN``, ``nn.LSTM``,
+``nn.GRU``), at every step or at the last one: the baseline of many sequence claims.
+
 The Elman recurrence is ``nn.RNN(nonlinearity="tanh")`` (torch ships it); the Jordan loop is written
 here because torch has no output-feedback RNN. Every model returns ``(logits, state)`` and accepts the
 state back, so that ``deltalab.train.bptt`` can cut the graph every k steps.
@@ -102,3 +105,23 @@ class TimeDelayNet(nn.Module):
         xp = F.pad(x, (0, 0, self.window - 1, 0))  # (B, T+w-1, I)
         win = xp.unfold(1, self.window, 1)  # (B, T, I, w)
         return self.mlp(win.transpose(2, 3).flatten(2)), None  # (B, T, O)
+
+
+class RecurrentHead(nn.Module):
+    """A batch-first recurrent layer of torch's (``nn.RNN``/``nn.LSTM``/``nn.GRU``) with a linear head.
+
+    x (B, T, I) → logits (B, T, O) at every step, or (B, O) at the last step (``last_step=True``).
+    The head is created after ``rnn``, so a seeded ``rnn`` then head gives the same weights as
+    building the two in that order by hand.
+    """
+
+    def __init__(self, rnn: nn.RNNBase, out_features: int, last_step: bool = False) -> None:
+        super().__init__()
+        if not getattr(rnn, "batch_first", False):
+            raise ValueError("RecurrentHead expects a batch_first recurrent layer (batch_first=True)")
+        self.rnn, self.head = rnn, nn.Linear(rnn.hidden_size, out_features)
+        self.last_step = last_step
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.rnn(x)[0]  # (B, T, H)
+        return self.head(out[:, -1] if self.last_step else out)

@@ -29,6 +29,7 @@ from deltalab.models.ssl.augment import Augment
 from deltalab.models.ssl.ema import EMA, make_target
 from deltalab.models.ssl.heads import MLPHead
 from deltalab.models.ssl.losses import symmetric_byol_loss
+from deltalab.train.steps import fit_steps
 
 
 @dataclass
@@ -90,17 +91,17 @@ def train_byol(
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     ema = EMA(model.online, model.target, cfg.momentum, cfg.final_momentum, cfg.steps)
     g = torch.Generator().manual_seed(seed)
-    losses = []
-    for step in range(cfg.steps):
-        model.train()
+
+    def loss_fn() -> torch.Tensor:
+        model.train()  # on_step may have put it in eval mode
         idx = torch.randint(0, len(x), (cfg.batch_size,), generator=g).to(x.device)
-        loss = model(augment(x[idx], g), augment(x[idx], g))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        return model(augment(x[idx], g), augment(x[idx], g))
+
+    def after_step(step: int, loss: torch.Tensor) -> None:
         ema.update()
-        losses.append(loss.item())
         if on_step is not None:
-            on_step(step, model)
+            on_step(step - 1, model)
+
+    losses = fit_steps(loss_fn, opt, cfg.steps, after_step=after_step)
     model.eval()
     return model, losses

@@ -35,6 +35,7 @@ from torch import nn
 from deltalab.models.ssl.encoders import ConvEncoder
 from deltalab.models.ssl.losses import clip_loss
 from deltalab.models.ssl.tokenizer import WordTokenizer
+from deltalab.train.steps import fit_steps
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 TRAIN_TEMPLATES = (
@@ -166,18 +167,16 @@ def train_clip(model: CLIP, x: torch.Tensor, y: torch.Tensor, cfg: CLIPConfig, s
     """Train on images x (N, 1, 8, 8) with captions drawn from TRAIN_TEMPLATES for labels y; losses."""
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     g = torch.Generator().manual_seed(seed)
-    losses = []
     model.train()
-    for _ in range(cfg.steps):
+
+    def loss_fn() -> torch.Tensor:
         idx = torch.randint(0, len(x), (cfg.batch_size,), generator=g)
         tpl = torch.randint(0, len(TRAIN_TEMPLATES), (cfg.batch_size,), generator=g).tolist()
         num = (torch.rand(cfg.batch_size, generator=g) < 0.5).tolist()
         texts = [caption(int(y[i]), TRAIN_TEMPLATES[t], n) for i, t, n in zip(idx.tolist(), tpl, num)]
-        loss = model(x[idx.to(x.device)], texts)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+        return model(x[idx.to(x.device)], texts)
+
+    losses = fit_steps(loss_fn, opt, cfg.steps)
     model.eval()
     return losses
 

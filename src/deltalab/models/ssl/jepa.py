@@ -38,8 +38,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from deltalab.models.ssl.ema import make_target
+from deltalab.models.ssl.ema import EMA, make_target
 from deltalab.models.ssl.encoders import PatchTransformer, make_transformer_encoder
+from deltalab.train.steps import fit_steps
 
 
 @dataclass
@@ -92,13 +93,6 @@ class JEPAConfig:
             raise ValueError(
                 f"need 0 <= momentum <= final_momentum <= 1, got {self.momentum}, {self.final_momentum}"
             )
-
-
-def momentum_at(step: int, steps: int, start: float, end: float) -> float:
-    """τ_k of I-JEPA's linear EMA schedule: ``start`` at step 0, ``end`` at step ``steps`` − 1."""
-    if steps <= 1:
-        return start
-    return start + (end - start) * min(step, steps - 1) / (steps - 1)
 
 
 def block_size(scale: float, aspect: float, grid: int) -> tuple[int, int]:
@@ -226,26 +220,24 @@ def train_jepa(
         model.encoder.pos.requires_grad_(False)
         model.predictor_pos.requires_grad_(False)
     opt = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr)
-    pairs = list(zip(model.encoder.parameters(), model.target.parameters()))
+    ema = EMA(model.encoder, model.target, cfg.momentum, cfg.final_momentum, cfg.steps, schedule="linear")
     g = torch.Generator().manual_seed(seed)
     grid = int(round(encoder.num_patches**0.5))
-    losses = []
-    for step in range(cfg.steps):
-        model.train()
-        for group in opt.param_groups:
-            group["lr"] = cfg.lr * min(1.0, (step + 1) / cfg.warmup) if cfg.warmup else cfg.lr
+    warmup = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda k: min(1.0, (k + 1) / cfg.warmup) if cfg.warmup else 1.0
+    )  # the rate of step k (0-based): lr·min(1, (k + 1)/warmup)
+
+    def loss_fn() -> torch.Tensor:
+        model.train()  # on_step may have put it in eval mode
         idx = torch.randint(0, len(x), (cfg.batch_size,), generator=g).to(x.device)
         targets, context = sample_multiblock(cfg.batch_size, grid, cfg, g)
-        loss = model(x[idx], targets.to(x.device), context.to(x.device))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        m = momentum_at(step, cfg.steps, cfg.momentum, cfg.final_momentum)
-        with torch.no_grad():
-            for p_online, p_target in pairs:
-                p_target.mul_(m).add_(p_online, alpha=1 - m)
-        losses.append(loss.item())
+        return model(x[idx], targets.to(x.device), context.to(x.device))
+
+    def after_step(step: int, loss: torch.Tensor) -> None:
+        ema.update()
         if on_step is not None:
-            on_step(step, model)
+            on_step(step - 1, model)
+
+    losses = fit_steps(loss_fn, opt, cfg.steps, scheduler=warmup, after_step=after_step)
     model.eval()
     return model, losses

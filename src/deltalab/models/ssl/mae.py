@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from deltalab.models.ssl.encoders import PatchTransformer, make_transformer_encoder, patchify, unpatchify
+from deltalab.train.steps import fit_steps
 
 
 @dataclass
@@ -100,17 +101,17 @@ def train_mae(
         model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True if cfg.fused else None
     )
     g = torch.Generator().manual_seed(seed)
-    losses = []
-    for step in range(cfg.steps):
-        model.train()
+
+    def loss_fn() -> torch.Tensor:
+        model.train()  # on_step may have put it in eval mode
         idx = torch.randint(0, len(x), (cfg.batch_size,), generator=g).to(x.device)
         keep = random_keep(cfg.batch_size, encoder.num_patches, model.num_keep, g).to(x.device)
-        loss, _ = model(x[idx], keep)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+        return model(x[idx], keep)[0]
+
+    def after_step(step: int, loss: torch.Tensor) -> None:
         if on_step is not None:
-            on_step(step, model)
+            on_step(step - 1, model)
+
+    losses = fit_steps(loss_fn, opt, cfg.steps, after_step=after_step)
     model.eval()
     return model, losses

@@ -22,6 +22,7 @@ from torch import nn
 
 from deltalab.models.mlp import MLP
 from deltalab.models.ssl.losses import contrastive_loss
+from deltalab.train.steps import fit_steps
 
 
 @dataclass
@@ -75,15 +76,13 @@ def train_siamese(
     net = MLP(x.shape[1], cfg.hidden_dims, cfg.embed_dim).to(x.device)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr)
     g = torch.Generator().manual_seed(seed)
-    losses = []
-    for _ in range(cfg.steps):
+
+    def loss_fn() -> torch.Tensor:
         i, j, target = (t.to(x.device) for t in sample_pairs(y, cfg.batch_size, g))
         e = net(torch.cat([x[i], x[j]]))  # (2B, K): one net, both members of the pairs
         e1, e2 = e.chunk(2)
-        loss = contrastive_loss((e1 - e2).pow(2).sum(1).add(1e-12).sqrt(), target, cfg.margin)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+        return contrastive_loss((e1 - e2).pow(2).sum(1).add(1e-12).sqrt(), target, cfg.margin)
+
+    losses = fit_steps(loss_fn, opt, cfg.steps)
     net.eval()
     return net, losses

@@ -22,6 +22,7 @@ from torch import nn
 from deltalab.models.ssl.augment import Augment
 from deltalab.models.ssl.heads import MLPHead
 from deltalab.models.ssl.losses import nt_xent
+from deltalab.train.steps import fit_steps
 
 
 @dataclass
@@ -80,16 +81,16 @@ def train_simclr(
     model = SimCLR(encoder, encoder.out_features, cfg.proj_dim, cfg.temperature).to(x.device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     g = torch.Generator().manual_seed(seed)
-    losses = []
     model.train()
-    for step in range(cfg.steps):
+
+    def loss_fn() -> torch.Tensor:
         idx = torch.randint(0, len(x), (cfg.batch_size,), generator=g).to(x.device)
-        loss = model(augment(x[idx], g), augment(x[idx], g))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+        return model(augment(x[idx], g), augment(x[idx], g))
+
+    def after_step(step: int, loss: torch.Tensor) -> None:
         if callable(on_step):
-            on_step(step, model)
+            on_step(step - 1, model)
+
+    losses = fit_steps(loss_fn, opt, cfg.steps, after_step=after_step)
     model.eval()
     return losses
