@@ -109,7 +109,7 @@ def test_benchmarks_run_tiny() -> None:
 
     r = ssm_fft_vs_scan_at(L=32, embed_dim=2, d_state=2, repeats=2)
     assert r.candidate > 0 and r.baseline > 0
-    r = lstm_cell_at(T=3, batch=2, hidden=4, repeats=2)
+    r = lstm_cell_at(T=3, batch=2, hidden_size=4, repeats=2)
     assert r.candidate > 0 and r.baseline > 0
 
 

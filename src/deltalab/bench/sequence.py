@@ -20,19 +20,19 @@ def ssm_fft_vs_scan_at(L: int = 4096, embed_dim: int = 8, d_state: int = 8, repe
     return BenchResult.from_timing("ssm-fft-vs-scan", t, L=L, H=embed_dim, N=d_state)
 
 
-def lstm_cell_at(T: int = 50, batch: int = 64, hidden: int = 64, repeats: int = 20) -> BenchResult:
+def lstm_cell_at(T: int = 50, batch: int = 64, hidden_size: int = 64, repeats: int = 20) -> BenchResult:
     """Forward + backward of the hand-written LSTM (candidate) vs nn.LSTM (baseline), same weights."""
     torch.manual_seed(0)
-    ref = nn.LSTM(hidden, hidden, batch_first=True)
+    ref = nn.LSTM(hidden_size, hidden_size, batch_first=True)
     ours = LSTM.from_torch(ref)
-    x = torch.randn(batch, T, hidden)
+    x = torch.randn(batch, T, hidden_size)
 
     def step(m: nn.Module) -> None:
         m.zero_grad(set_to_none=True)
         m(x)[0].sum().backward()
 
     t = time_pair(lambda: step(ours), lambda: step(ref), repeats=repeats, warmup=2)
-    return BenchResult.from_timing("lstm-cell", t, T=T, batch=batch, hidden=hidden)
+    return BenchResult.from_timing("lstm-cell", t, T=T, batch=batch, hidden_size=hidden_size)
 
 
 @benchmark(goal=0.1, better="lower")

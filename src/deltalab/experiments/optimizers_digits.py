@@ -27,14 +27,14 @@ def fit_digits(
     epochs: int,
     batch_size: int,
     seed: int,
-    hidden: Sequence[int] = (64,),
+    hidden_dims: Sequence[int] = (64,),
     make_sched: Callable[[torch.optim.Optimizer, int], Any] | None = None,
 ) -> tuple[nn.Module, list[float]]:
     """Train an MLP on the digits train split with a bare loop; returns it and the per-epoch full-batch loss."""
     d = load_digits()
     x, y = d.x_train, d.y_train
     torch.manual_seed(seed)
-    model = MLP(64, list(hidden), 10)
+    model = MLP(64, list(hidden_dims), 10)
     opt = make_opt(model.parameters())
     sched = make_sched(opt, epochs * math.ceil(len(x) / batch_size)) if make_sched else None
     g = torch.Generator().manual_seed(seed)
@@ -100,7 +100,7 @@ def rprop(ctx: Context) -> Any:
         metrics,
         bars,
         bar=f"full-batch Rprop reaches train loss <= {target}; batch 8 for the same epochs ends >= 2x higher",
-        config={"epochs": epochs, "target_loss": target, "lr": 0.01, "hidden": [64]},
+        config={"epochs": epochs, "target_loss": target, "lr": 0.01, "hidden_dims": [64]},
     )
 
 

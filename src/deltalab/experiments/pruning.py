@@ -30,10 +30,10 @@ from deltalab.prune.magnitude import (
 from deltalab.train.steps import fit_steps
 
 
-def mlp(in_features: int, hidden: int, depth: int, seed: int) -> nn.Module:
-    """``depth`` ReLU hidden layers of width ``hidden``, seeded init."""
+def mlp(in_features: int, hidden_dim: int, num_layers: int, seed: int) -> nn.Module:
+    """``num_layers`` ReLU hidden layers of width ``hidden_dim``, seeded init."""
     torch.manual_seed(seed)
-    widths = [in_features] + [hidden] * depth
+    widths = [in_features] + [hidden_dim] * num_layers
     layers: list[nn.Module] = []
     for a, b in zip(widths[:-1], widths[1:]):
         layers += [nn.Linear(a, b), nn.ReLU()]
@@ -153,7 +153,7 @@ def pruning(ctx: Context):
     """
     d = load_digits().to(ctx.device)
     tr, (xv, yv) = d.validation(0.2, seed=ctx.seed)
-    hidden, bs, steps, per_round = 256, 64, ctx.pick(400, 1500), ctx.pick(50, 300)
+    hidden_dim, bs, steps, per_round = 256, 64, ctx.pick(400, 1500), ctx.pick(50, 300)
     lrs = [1e-3, 3e-3, 1e-2, 3e-2, 1e-1]
 
     def evaluate(m: nn.Module) -> tuple[float, float]:
@@ -161,7 +161,7 @@ def pruning(ctx: Context):
 
     dense_runs, dense_states = [], []
     for lr in lrs:
-        m = adam_steps(mlp(64, hidden, 2, ctx.seed), tr.x_train, tr.y_train, steps, lr, bs, ctx.seed)
+        m = adam_steps(mlp(64, hidden_dim, 2, ctx.seed), tr.x_train, tr.y_train, steps, lr, bs, ctx.seed)
         dense_runs.append(evaluate(m))
         dense_states.append({k: v.clone() for k, v in m.state_dict().items()})
     i_dense, acc_dense = _best_by_validation(dense_runs)
@@ -169,7 +169,7 @@ def pruning(ctx: Context):
     ctx.log(f"dense {acc_dense:.3f} (lr {lrs[i_dense]:g})")
 
     def from_dense() -> nn.Module:
-        m = mlp(64, hidden, 2, ctx.seed)
+        m = mlp(64, hidden_dim, 2, ctx.seed)
         m.load_state_dict(dense_state)
         return m
 
@@ -266,7 +266,7 @@ def pruning(ctx: Context):
         bar="sparsity sweep to 99%: at 90% IMP within 2 points of dense; at some sparsity >= 95% IMP >= "
         "one-shot + 3 points (same total retraining steps); accuracy-vs-sparsity curve for both",
         config={
-            "hidden": [hidden, hidden],
+            "hidden_dims": [hidden_dim, hidden_dim],
             "dense_steps": steps,
             "retrain_steps_per_round": per_round,
             "sparsities": list(SPARSITIES),
@@ -319,7 +319,7 @@ def lottery_ticket(ctx: Context):
     n_val = 500  # held out of the 4000 training examples, for early stopping
     train_xy = (d.x_train[:-n_val], d.y_train[:-n_val])
     val_xy, test_xy = (d.x_train[-n_val:], d.y_train[-n_val:]), (d.x_test, d.y_test)
-    hidden, bs = 256, 256
+    hidden_dim, bs = 256, 256
     steps, lr, rate, rounds = ctx.pick((300, 3e-3, 0.34, 4), (600, 2e-3, 0.2, 8))
     output_rate = rate / 2
     seeds = [ctx.seed + k for k in range(3)]
@@ -334,7 +334,7 @@ def lottery_ticket(ctx: Context):
                 keep.append(snapshot(m))
             return acc
 
-        net = mlp(40, hidden, 2, s)
+        net = mlp(40, hidden_dim, 2, s)
         init = snapshot(net)
         hist = iterative_magnitude_pruning(net, train, rounds, rate, output_rate)
         curves.append([[h.remaining, h.score] for h in hist])
@@ -343,15 +343,15 @@ def lottery_ticket(ctx: Context):
         rem.append(hist[-1].remaining)
         final = hist[-1].masks
 
-        control = apply_masks(mlp(40, hidden, 2, s), final)
+        control = apply_masks(mlp(40, hidden_dim, 2, s), final)
         random_reinit_(control, torch.Generator().manual_seed(10_000 + s))
         rand.append(train(control))
 
         # One-shot ticket: the trained dense net pruned to each layer's final sparsity at once,
         # its mask put on the original init.
-        shot = rewind_(ensure_pruned(mlp(40, hidden, 2, s)), trained_dense[0])
+        shot = rewind_(ensure_pruned(mlp(40, hidden_dim, 2, s)), trained_dense[0])
         prune_layerwise(shot, [1 - final[n].mean().item() for n in final])
-        one.append(train(rewind_(apply_masks(mlp(40, hidden, 2, s), masks(shot)), init)))
+        one.append(train(rewind_(apply_masks(mlp(40, hidden_dim, 2, s), masks(shot)), init)))
         ctx.log(
             f"seed {s}: dense {dense[-1]:.3f} ticket {ticket[-1]:.3f} ({rem[-1]:.3f}) "
             f"random {rand[-1]:.3f} one-shot {one[-1]:.3f}"
@@ -400,7 +400,7 @@ def lottery_ticket(ctx: Context):
         bars,
         bar="means over 3 seeds: ticket (≤ 20% weights) ≥ dense − 1 point; ticket ≥ random re-init + 3 points",
         config={
-            "hidden": [hidden, hidden],
+            "hidden_dims": [hidden_dim, hidden_dim],
             "steps_per_training": steps,
             "early_stopping": f"test accuracy at the minimum validation loss, checked every 20 steps on {n_val} "
             "held-out training examples",

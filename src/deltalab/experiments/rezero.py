@@ -46,7 +46,7 @@ class GridAdam:
 
 def stacked_deep_fc(model: DeepFC, k: int) -> list[torch.Tensor]:
     """``model``'s parameters as K stacked copies (K, ...), linear weights transposed (in, out):
-    [embed W, embed b, (block W, block b, [LN γ, LN β | α]) × depth, head W, head b]."""
+    [embed W, embed b, (block W, block b, [LN γ, LN β | α]) × num_layers, head W, head b]."""
 
     def lin(m: torch.nn.Linear) -> list[torch.Tensor]:
         return [m.weight.detach().t(), m.bias.detach().unsqueeze(0)]
@@ -89,7 +89,7 @@ def train_grid(
     lrs: list[float],
     steps: int,
     width: int,
-    depth: int,
+    num_layers: int,
     batch_size: int,
     ctx: Context,
     x: torch.Tensor,
@@ -102,7 +102,7 @@ def train_grid(
     where per-op overhead, not arithmetic, is the cost."""
     k = len(lrs)
     torch.manual_seed(ctx.seed)
-    params = stacked_deep_fc(DeepFC(x.shape[1], width, depth, 10, variant), k)
+    params = stacked_deep_fc(DeepFC(x.shape[1], width, num_layers, 10, variant), k)
     params = [p.to(ctx.device).detach().requires_grad_() for p in params]
     opt = GridAdam(params, lrs)
     g = torch.Generator().manual_seed(ctx.seed + 1)
@@ -129,10 +129,10 @@ def train_grid(
     ], losses
 
 
-def identity_at_init(width: int, depth: int, seed: int) -> tuple[float, float]:
+def identity_at_init(width: int, num_layers: int, seed: int) -> tuple[float, float]:
     """(max |block(h) − h| over every ReZero block, max |J − I| of the whole block stack) at init."""
     torch.manual_seed(seed)
-    model = DeepFC(40, width, depth, 10, "rezero").double()
+    model = DeepFC(40, width, num_layers, 10, "rezero").double()
     h = torch.randn(8, width, dtype=torch.float64)
     block_err = 0.0
     for block in model.blocks:
@@ -164,7 +164,7 @@ def rezero(ctx: Context):
     vanilla 2.30, residual ≥ 11; margins over ReZero at seeds 0/1/2: vanilla 1.08/1.04/1.06, residual
     10.0/22.7/10.9, residual+LN 0.27/0.31/0.31. Quick: ~9 s CPU (was ~15 s with one run per rate)."""
     d = load_mnist1d()
-    depth = 64
+    num_layers = 64
     width = ctx.pick(quick=32, full=256)
     steps = ctx.pick(quick=150, full=2000)
     batch_size = 128
@@ -175,7 +175,7 @@ def rezero(ctx: Context):
     for v in VARIANTS:
         best = float("inf")
         for lr, final, losses in zip(
-            grid, *train_grid(v, grid, steps, width, depth, batch_size, ctx, x, y), strict=True
+            grid, *train_grid(v, grid, steps, width, num_layers, batch_size, ctx, x, y), strict=True
         ):
             finals[v][lr] = final
             if final < best:
@@ -184,7 +184,7 @@ def rezero(ctx: Context):
         ctx.series(f"loss_{v}", curves.get(v, []))
     best = {v: min(finals[v].values()) for v in VARIANTS}
     best_lr = {v: min(finals[v], key=finals[v].get) for v in VARIANTS}
-    block_err, jac_err = identity_at_init(width, depth, ctx.seed)
+    block_err, jac_err = identity_at_init(width, num_layers, ctx.seed)
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for v in VARIANTS:
@@ -195,7 +195,7 @@ def rezero(ctx: Context):
         xlabel="step",
         ylabel="train loss (minibatch)",
         ylim=(0, 4),
-        title=f"Depth {depth}, width {width}, each at its best rate",
+        title=f"Depth {num_layers}, width {width}, each at its best rate",
     )
     axes[0].legend(fontsize=8)
     ls = list(range(1, 65))
@@ -232,7 +232,7 @@ def rezero(ctx: Context):
         bar="depth-64 FC stacks, equal steps, each at its best rate from one grid: ReZero's train loss below "
         "vanilla, residual and residual+LayerNorm; every ReZero block exactly the identity at init",
         config={
-            "depth": depth,
+            "num_layers": num_layers,
             "width": width,
             "steps": steps,
             "batch_size": batch_size,

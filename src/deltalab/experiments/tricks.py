@@ -164,12 +164,12 @@ def init_and_tanh(ctx: Context):
     )
 
 
-def _deep_tanh(norm: bool, seed: int, width: int = 128, depth: int = 4) -> nn.Module:
+def _deep_tanh(norm: bool, seed: int, hidden_dim: int = 128, num_layers: int = 4) -> nn.Module:
     torch.manual_seed(seed)
     layers: list[nn.Module] = []
-    for a, b in zip([64] + [width] * (depth - 1), [width] * depth):
+    for a, b in zip([64] + [hidden_dim] * (num_layers - 1), [hidden_dim] * num_layers):
         layers += [nn.Linear(a, b)] + ([BatchNorm(b)] if norm else []) + [nn.Tanh()]
-    return nn.Sequential(*layers, nn.Linear(width, 10))
+    return nn.Sequential(*layers, nn.Linear(hidden_dim, 10))
 
 
 def _steps_to_loss(
