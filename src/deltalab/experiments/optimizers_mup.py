@@ -43,6 +43,7 @@ def coord_changes(width: int, mup: bool, x: Tensor, y: Tensor, lr: float, steps:
     opt = mup_adam(model, base, lr)
     h0: list[Tensor] = []
     rows = []
+    # a hand-written loop: the activations of each step's own forward pass are the measurement
     for t in range(steps + 1):
         h, watched = x, []
         with torch.set_grad_enabled(t < steps):

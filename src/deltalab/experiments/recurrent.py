@@ -276,6 +276,8 @@ def train_adding_rnn_grid(
     xv, yv = (v.to(device) for v in val)
     g = torch.Generator().manual_seed(seed)
     curves: list[list[float]] = [[] for _ in lrs]
+    # a hand-written loop: the stacked copies step with one Adam state per rate (adam_step_stacked_),
+    # not a torch optimizer
     for s in range(steps):
         b = adding(64, T, generator=g)
         x, y = b.x.to(device), b.y.to(device)

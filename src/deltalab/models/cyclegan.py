@@ -133,6 +133,7 @@ def train_cyclegan(
     d_params = [*model.D_a.parameters(), *model.D_b.parameters()]
     opt_d = torch.optim.Adam(d_params, lr=cfg.lr, betas=(0.5, 0.999))
     hist: dict[str, list[float]] = {"d_loss": [], "g_adv": [], "cycle_l1": [], "extra": []}
+    # a hand-written loop: the alternation of the discriminators' and generators' steps is the method
     for _ in range(cfg.steps):
         a, b = sample_a(cfg.batch_size), sample_b(cfg.batch_size)
         # One generator pass serves both updates: the generators do not change during the D step,

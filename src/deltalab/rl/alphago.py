@@ -33,6 +33,7 @@ experiment it searches as deep as the opponent, so p_σ is partly a model of tha
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,6 +44,7 @@ from torch import nn
 from deltalab.rl.envs.board import BoardGame, State
 from deltalab.rl.mcts import Evaluate
 from deltalab.rl.minimax import alphabeta_policy
+from deltalab.train.steps import fit_steps
 
 
 @dataclass
@@ -89,12 +91,8 @@ def _mlp(obs_dim: int, hidden_dim: int, out: int) -> nn.Module:
 def _fit(model: nn.Module, x: torch.Tensor, loss_fn, epochs: int, lr: float = 3e-3, batch: int = 256) -> None:
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     g = torch.Generator().manual_seed(0)
-    for _ in range(epochs):
-        for idx in torch.randperm(len(x), generator=g).split(batch):
-            loss = loss_fn(model, idx)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+    batches = (idx for _ in range(epochs) for idx in torch.randperm(len(x), generator=g).split(batch))
+    fit_steps(lambda: loss_fn(model, next(batches)), opt, epochs * math.ceil(len(x) / batch))
 
 
 def expert_dataset(

@@ -193,6 +193,7 @@ def train_dqn(env_id: str, cfg: DQNConfig, seed: int = 0) -> tuple[QNetwork, dic
     window: list[tuple[np.ndarray, int, float]] = []  # the last < n (s, a, r) of this episode
     ep_return, n_eval = 0.0, 0
     best_mean, best_state = -np.inf, None
+    # a hand-written loop: acting, replay and target updates interleaved with the TD steps are DQN
     for step in range(1, cfg.total_steps + 1):
         eps = linear_schedule(cfg.eps_start, cfg.eps_end, cfg.eps_duration, step)
         if rng.random() < eps:

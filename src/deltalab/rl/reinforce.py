@@ -166,6 +166,7 @@ def train_reinforce(
     episodes = 0
     if cfg.bootstrap_truncated and not cfg.baseline:
         raise ValueError("bootstrap_truncated needs baseline=True (it bootstraps from the learned V)")
+    # a hand-written loop: collecting a batch of episodes and the score-function step are REINFORCE
     for update in range(cfg.updates):
         batch = collect(envs, policy, cfg.gamma, rng, value if cfg.bootstrap_truncated else None)
         episodes += len(batch.episode_returns)
