@@ -11,8 +11,9 @@ environment is how the Trainer knows; gloo on CPU).
 Under DDP each rank takes every WORLD_SIZE-th example of the same global batch, so the averaged
 gradient equals the single-process gradient on that batch.
 
-Algorithms whose loop *is* the lesson (GANs, RL, self-supervised methods) keep their own loop in
-their module; they reuse ``seed_everything`` and the checkpoint helpers from this package.
+Training that draws its own batches for a fixed number of steps uses :func:`deltalab.train.steps.fit_steps`
+(which shares :func:`~deltalab.train.steps.optimizer_step` with this loop); algorithms whose loop *is*
+the lesson (GAN alternation, RL) keep their own loop in their module.
 """
 
 from __future__ import annotations
@@ -21,9 +22,7 @@ import copy
 import json
 import math
 import os
-import signal
 import sys
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,6 +34,7 @@ from torch import nn
 
 from deltalab.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from deltalab.train.config import TrainConfig
+from deltalab.train.interrupt import DeferredInterrupt
 from deltalab.train.seed import resolve_device, rng_state, set_rng_state
 from deltalab.train.steps import optimizer_step
 
@@ -77,30 +77,6 @@ class _DistInfo:
     def from_env(cls) -> _DistInfo:
         world = int(os.environ.get("WORLD_SIZE", "1"))
         return cls(int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")))
-
-
-class _DeferredInterrupt:
-    """Ctrl-C during ``fit`` is taken at the next step boundary (where a checkpoint is consistent).
-
-    The first SIGINT sets ``requested``; a second one interrupts at once. Outside the main thread
-    (where signal handlers cannot be set) nothing changes.
-    """
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._old: Any = None
-        if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGINT, self._handle)
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def restore(self) -> None:
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
-            self._old = None
 
 
 @dataclass
@@ -336,7 +312,7 @@ class Trainer:
             bar = tqdm(total=total, initial=self.step, desc="train", file=sys.stderr, leave=False)
         self.model.train()
         stop = self.step >= total
-        interrupt = _DeferredInterrupt()
+        interrupt = DeferredInterrupt()
         try:
             running, seen = 0.0, 0
             while not stop and self.epoch < cfg.epochs:
