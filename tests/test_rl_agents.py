@@ -230,9 +230,14 @@ def test_league_and_self_play_tiny():
 
 
 def test_rl_benchmarks_run_tiny():
-    from deltalab.bench.rl import alphazero_ttt, dqn_cartpole
+    from deltalab.bench import BENCHMARKS
+    from deltalab.bench.rl import alphazero_c4, alphazero_ttt, dqn_cartpole
 
     az = alphazero_ttt(iterations=1, games_per_iter=2, eval_simulations=2)
     assert az.unit == "s" and az.baseline is None and az.extra["iterations"] == 1
+    c4 = alphazero_c4(budget_s=0.0, games_per_iter=2, n_simulations=2, eval_simulations=2)
+    assert c4.unit == "s" and c4.baseline is None and c4.extra["iterations"] == 1
+    assert c4.extra["games_x"] >= 1 and c4.extra["games_o"] >= 1 and 0 <= c4.extra["win_rate_o"] <= 1
+    assert "alphazero-c4" in BENCHMARKS.names()
     dq = dqn_cartpole(total_steps=300)
     assert dq.candidate == 300.0 and dq.extra["reached"] == 0

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from deltalab.rl.alphazero import losses_vs_minimax
 from deltalab.rl.envs.connect4 import ConnectFour, ConnectFourEnv
 from deltalab.rl.envs.dice_race import DiceRace, DiceRaceEnv
 from deltalab.rl.envs.kuhn_poker import (
@@ -15,7 +16,17 @@ from deltalab.rl.envs.kuhn_poker import (
 )
 from deltalab.rl.envs.tictactoe import TicTacToe, TicTacToeEnv, reachable_states
 from deltalab.rl.mcts import puct_search, uct_search, uniform_evaluate
-from deltalab.rl.minimax import Counter, Solver, alphabeta, alphabeta_policy, minimax
+from deltalab.rl.minimax import (
+    Counter,
+    Solver,
+    alphabeta,
+    alphabeta_moves,
+    alphabeta_player,
+    alphabeta_policy,
+    games_over_tiebreaks,
+    line_heuristic,
+    minimax,
+)
 
 X, O = 1, -1
 
@@ -74,6 +85,74 @@ def test_depth_limited_alphabeta_plays_legal_moves():
         a = act(s)
         assert a in g.legal_actions(s)
         s = g.next_state(s, a)
+
+
+def _c4(moves: list[int]) -> tuple[int, ...]:
+    g = ConnectFour()
+    s = g.initial_state()
+    for a in moves:
+        s = g.next_state(s, a)
+    return s
+
+
+def test_alphabeta_player_takes_a_win_and_blocks_a_loss():
+    g = ConnectFour()
+    win = _c4([0, 4, 1, 4, 2, 4])  # X to move: 3 completes the bottom row (4 only blocks O's column)
+    block = _c4([0, 4, 1, 4, 2])  # O to move: X threatens the bottom row at 3
+    for depth in (2, 3):
+        assert alphabeta_moves(g, win, depth) == [3]
+        assert alphabeta_moves(g, block, depth) == [3]
+        for rng in (None, np.random.default_rng(0)):
+            assert alphabeta_player(g, depth, rng=rng)(win) == 3
+            assert alphabeta_player(g, depth, rng=rng)(block) == 3
+    with pytest.raises(ValueError, match="depth must be >= 1"):
+        alphabeta_moves(g, win, 0)
+
+
+def test_alphabeta_moves_match_exhaustive_minimax_past_the_horizon():
+    g = TicTacToe()
+    solver = Solver(g)
+
+    def never(game, state):
+        raise AssertionError("the horizon is past the end of the game")
+
+    rng = np.random.default_rng(0)
+    states = [s for s in sorted(reachable_states(g)) if not g.is_terminal(s) and sum(map(abs, s)) >= 3]
+    for i in rng.choice(len(states), 40, replace=False):
+        s = states[i]
+        assert alphabeta_moves(g, s, depth=9, heuristic=never) == solver.optimal_actions(s)
+
+
+def test_alphabeta_player_tie_breaks():
+    g = ConnectFour()
+    mirror = g.initial_state()  # a symmetric position: mirror-image moves tie
+    ties = alphabeta_moves(g, mirror, 2)
+    assert ties == [1, 3]
+    assert alphabeta_player(g, 2)(mirror) == ties[0]
+    picks = {alphabeta_player(g, 2, rng=np.random.default_rng(seed))(mirror) for seed in range(20)}
+    assert picks == set(ties)
+    # the alphago claim's player is this one with line_heuristic, draw for draw
+    for seed in range(5):
+        a, b = np.random.default_rng(seed), np.random.default_rng(seed)
+        assert alphabeta_policy(g, 2, a)(mirror) == alphabeta_player(g, 2, line_heuristic, b)(mirror)
+
+
+def test_games_over_tiebreaks_counts_every_branch():
+    g = TicTacToe()
+    solver = Solver(g)
+
+    def first(state):
+        return g.legal_actions(state)[0]
+
+    for side in (X, O):
+        games, wins, losses = games_over_tiebreaks(g, first, solver.optimal_actions, side)
+        assert (games, losses) == losses_vs_minimax(g, first, solver, side)
+        assert wins == 0  # nobody beats minimax
+    c4 = ConnectFour()
+    games, wins, losses = games_over_tiebreaks(
+        c4, alphabeta_player(c4, 2), lambda s: alphabeta_moves(c4, s, 2), X
+    )
+    assert games >= 1 and wins + losses <= games
 
 
 def _board(rows: str) -> tuple[int, ...]:

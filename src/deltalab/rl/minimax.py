@@ -7,7 +7,8 @@
 Departures: 1. negamax (one max, sign flips) instead of separate max/min players;
 2. ``solve`` memoizes values by position (a transposition table), ``minimax`` and ``alphabeta``
 count nodes without one, as the textbook counts do; 3. ``alphabeta`` takes a depth limit and a
-heuristic for games too large to solve (small connect-four).
+heuristic for games too large to solve (small connect-four); ``alphabeta_player`` plays by it, and
+``games_over_tiebreaks`` plays a deterministic player against every tie-break of such an opponent.
 """
 
 from __future__ import annotations
@@ -111,19 +112,75 @@ def line_heuristic(game: BoardGame, state: State) -> float:
     return float(np.tanh(score / 200.0))
 
 
-def alphabeta_policy(
-    game: BoardGame, depth: int, rng: np.random.Generator | None = None
+def alphabeta_moves(
+    game: BoardGame,
+    state: State,
+    depth: int,
+    heuristic: Callable[[BoardGame, State], float] = line_heuristic,
+) -> list[int]:
+    """Every legal move whose depth-``depth`` α–β value is best for the mover, in action order.
+
+    ``depth`` counts plies including the move itself: depth 2 sees the mover's move and every reply,
+    then scores the horizon with ``heuristic`` (so it takes a win in one and blocks a loss in one,
+    but walks into a double threat three plies ahead). Values within 1e-12 count as tied.
+    """
+    if depth < 1:
+        raise ValueError(f"depth must be >= 1, got {depth}")
+    best, moves = -np.inf, []
+    for a in game.legal_actions(state):
+        v = -alphabeta(game, game.next_state(state, a), depth=depth - 1, heuristic=heuristic)
+        if v > best + 1e-12:
+            best, moves = v, [a]
+        elif abs(v - best) <= 1e-12:
+            moves.append(a)
+    return moves
+
+
+def alphabeta_player(
+    game: BoardGame,
+    depth: int,
+    heuristic: Callable[[BoardGame, State], float] = line_heuristic,
+    rng: np.random.Generator | None = None,
 ) -> Callable[[State], int]:
-    """A player that picks a best move by depth-limited α–β (ties broken at random with ``rng``)."""
+    """A depth-limited α–β player: a best move of :func:`alphabeta_moves`, ties broken by ``rng``
+    (uniformly) or, without one, by the lowest action. :func:`games_over_tiebreaks` plays every
+    tie-break instead."""
 
     def act(state: State) -> int:
-        best, moves = -np.inf, []
-        for a in game.legal_actions(state):
-            v = -alphabeta(game, game.next_state(state, a), depth=depth - 1, heuristic=line_heuristic)
-            if v > best + 1e-12:
-                best, moves = v, [a]
-            elif abs(v - best) <= 1e-12:
-                moves.append(a)
+        moves = alphabeta_moves(game, state, depth, heuristic)
         return moves[0] if rng is None else int(rng.choice(moves))
 
     return act
+
+
+def alphabeta_policy(
+    game: BoardGame, depth: int, rng: np.random.Generator | None = None
+) -> Callable[[State], int]:
+    """:func:`alphabeta_player` with :func:`line_heuristic` (the alphago claim's expert and opponent)."""
+    return alphabeta_player(game, depth, line_heuristic, rng)
+
+
+def games_over_tiebreaks(
+    game: BoardGame,
+    act: Callable[[State], int],
+    opponent_moves: Callable[[State], list[int]],
+    as_player: int,
+) -> tuple[int, int, int]:
+    """Play the deterministic ``act`` as ``as_player`` against every branch of an opponent's tied moves.
+
+    ``opponent_moves(state)`` lists the moves the opponent might play (e.g. ``alphabeta_moves``'s
+    ties); each distinct game is one branch. Returns ``(games, wins, losses)`` for ``act``.
+    """
+    games = wins = losses = 0
+    stack = [game.initial_state()]
+    while stack:
+        s = stack.pop()
+        if game.is_terminal(s):
+            w = game.winner(s)
+            games, wins, losses = games + 1, wins + int(w == as_player), losses + int(w == -as_player)
+            continue
+        if game.to_play(s) == as_player:
+            stack.append(game.next_state(s, act(s)))
+        else:
+            stack.extend(game.next_state(s, a) for a in opponent_moves(s))
+    return games, wins, losses
