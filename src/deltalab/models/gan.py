@@ -169,6 +169,9 @@ class GANConfig:
     foreach: bool | None = None
     """Adam's ``foreach`` flag (None: torch's default, the per-tensor loop on CPU; True: one
     multi-tensor kernel per update, the same arithmetic with less per-tensor overhead)"""
+    fused: bool | None = None
+    """Adam's ``fused`` flag (True: one fused kernel per update; not with ``foreach``): the same
+    update rule, but its rounding differs in the last bits, so a run's numbers change"""
     history: dict[str, list[float]] = field(default_factory=dict)
     """filled by ``train_gan``: per-step d_loss, g_loss, d_real, d_fake"""
 
@@ -235,9 +238,10 @@ def train_gan(
     ``ema`` (an ``AveragedModel`` of ``G``, see ``optim.averaging.ema_of``) is updated after every generator step.
     """
     device = next(G.parameters()).device
-    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=cfg.betas, foreach=cfg.foreach)
-    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=cfg.betas, foreach=cfg.foreach)
-    hist: dict[str, list[float]] = {"d_loss": [], "g_loss": [], "d_real": [], "d_fake": []}
+    kw = {"foreach": cfg.foreach, "fused": cfg.fused}
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=cfg.betas, **kw)
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=cfg.betas, **kw)
+    steps: dict[str, list[torch.Tensor]] = {"d_loss": [], "g_loss": [], "d_real": [], "d_fake": []}
     d_params = [p for p in D.parameters() if p.requires_grad]
     d_updates = 0
     for _ in range(cfg.steps):
@@ -259,9 +263,11 @@ def train_gan(
         opt_g.step()
         if ema is not None:
             ema.update_parameters(G)
-        hist["d_loss"].append(d_loss.item())
-        hist["g_loss"].append(g_loss.item())
-        hist["d_real"].append(torch.sigmoid(real_logit).mean().item())
-        hist["d_fake"].append(torch.sigmoid(fake_logit).mean().item())
+        # kept as tensors and read once after the loop: no host read (a device sync) per step
+        steps["d_loss"].append(d_loss)
+        steps["g_loss"].append(g_loss.detach())
+        steps["d_real"].append(torch.sigmoid(real_logit).mean())
+        steps["d_fake"].append(torch.sigmoid(fake_logit).mean())
+    hist = {k: torch.stack(v).tolist() for k, v in steps.items()}
     cfg.history = hist
     return hist
