@@ -259,6 +259,7 @@ def train_diffusion(
         ),
     )
     losses = []
+    ema_step = _fast_ema_update(ema, model) if ema is not None else None
     for _ in range(steps):
         idx = torch.randint(0, data.shape[0], (batch_size,), generator=generator).to(data.device)
         loss = schedule.loss(model, data[idx], t_probs=t_probs, generator=generator, stratified=stratified_t)
@@ -266,7 +267,34 @@ def train_diffusion(
         loss.backward()
         opt.step()
         sched.step()
-        if ema is not None:
-            ema.update_parameters(model)
-        losses.append(loss.item())
-    return losses
+        if ema_step is not None:
+            ema_step()
+        losses.append(loss.detach())
+    return torch.stack(losses).tolist()  # one host sync at the end, not one per step
+
+
+def _fast_ema_update(ema: AveragedModel, model: nn.Module) -> Callable[[], None]:
+    """``ema.update_parameters(model)`` without its per-call Python walk over the modules.
+
+    ``AveragedModel.update_parameters`` re-collects, detaches and regroups every parameter on each
+    call (~1 ms of a ~20 ms step of the 8×8 U-Net on one CPU thread). When the average is one ``multi_avg_fn``
+    (``ema_of``: a foreach lerp) over tensors of one device and dtype, the lists are built once and
+    the same function is called on them: bit-identical weights. Anything else falls back.
+    """
+    own = list(ema.module.parameters()) + (list(ema.module.buffers()) if ema.use_buffers else [])
+    src = list(model.parameters()) + (list(model.buffers()) if ema.use_buffers else [])
+    one_group = len({(p.device, p.dtype) for p in own + src}) == 1 and len(own) == len(src)
+    if ema.multi_avg_fn is None or not ema.use_buffers or not one_group:
+        return lambda: ema.update_parameters(model)
+    own_d, src_d = [p.detach() for p in own], [p.detach() for p in src]
+    copied = [int(ema.n_averaged) > 0]
+
+    def update() -> None:
+        if not copied[0]:
+            ema.update_parameters(model)  # the first call copies the weights
+            copied[0] = True
+            return
+        ema.multi_avg_fn(own_d, src_d, ema.n_averaged.to(own_d[0].device))
+        ema.n_averaged += 1
+
+    return update
