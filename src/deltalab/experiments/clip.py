@@ -16,6 +16,7 @@ from deltalab.models.ssl.clip import HELD_OUT_TEMPLATES, TRAIN_TEMPLATES, CLIPCo
 
 @experiment(
     chapter="S",
+    group="clip",  # text-to-image reuses this seed's trained CLIP (ctx.cached) in the same process
     title="CLIP classifies digits zero-shot from prompts",
     claim="a contrastive image-text model (symmetric cross-entropy, learned temperature) classifies zero-shot "
     "from prompts",

@@ -56,6 +56,7 @@ def draw(model: TextToImage, cond: torch.Tensor, guidance: float, seed: int) -> 
 
 @experiment(
     chapter="G",
+    group="clip",  # runs beside the clip claim, whose trained CLIP it reuses (built once per seed)
     title="Text-to-image: CLIP prior + guided diffusion decoder draws the prompted digit",
     claim="DALL·E-2-style: a prior maps a CLIP text embedding to a CLIP image embedding, and a diffusion "
     "decoder conditioned on it (with classifier-free guidance) draws what the prompt says",
