@@ -112,3 +112,21 @@ def test_transfer_mlp_has_tp5_standard_init() -> None:
         for i, gain in ((1, 1.0), (3, 1.0), (5, readout_gain)):
             w = model[i].weight
             assert w.std().item() == pytest.approx(gain / w.size(1) ** 0.5, rel=0.1)
+
+
+def test_least_squares_parabola_matches_lapack() -> None:
+    """The Python-float normal equations give LAPACK's least-squares parabola (to rounding), bit-identically
+    from call to call."""
+    from deltalab.experiments.optimizers_mup_transfer import _least_squares_parabola
+
+    g = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        xs = sorted((torch.rand(5, generator=g, dtype=torch.float64) * 12 - 14).tolist())
+        ys = (torch.rand(5, generator=g, dtype=torch.float64) + 0.5).tolist()
+        ref = torch.linalg.lstsq(
+            torch.tensor([[u * u, u, 1.0] for u in xs], dtype=torch.float64),
+            torch.tensor(ys, dtype=torch.float64),
+        ).solution.tolist()
+        got = _least_squares_parabola(xs, ys)
+        assert got == pytest.approx(ref, rel=1e-8, abs=1e-8)
+        assert _least_squares_parabola(xs, ys) == got

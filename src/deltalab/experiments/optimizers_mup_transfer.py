@@ -67,16 +67,37 @@ def final_loss(width: int, lr: float, mup: bool, x: Tensor, y: Tensor, steps: in
 CHANCE_LOSS = math.log(10)
 
 
+def _least_squares_parabola(xs: list[float], ys: list[float]) -> tuple[float, float, float]:
+    """(a, b, c) of the least-squares y ≈ a·x² + b·x + c, from the 3×3 normal equations by Cramer's rule
+    in Python floats: the same bits at every run (LAPACK's lstsq varied in the last digit between runs).
+    x is centred on its mean first, which keeps the normal equations well conditioned."""
+    mean = sum(xs) / len(xs)
+    us = [x - mean for x in xs]
+    s = [sum(u**k for u in us) for k in range(5)]  # Σu⁰ … Σu⁴
+    t = [sum(y * u**k for u, y in zip(us, ys)) for k in range(3)]  # Σy, Σuy, Σu²y
+    m = [[s[4], s[3], s[2]], [s[3], s[2], s[1]], [s[2], s[1], s[0]]]
+    r = [t[2], t[1], t[0]]
+
+    def det(q: list[list[float]]) -> float:
+        return (
+            q[0][0] * (q[1][1] * q[2][2] - q[1][2] * q[2][1])
+            - q[0][1] * (q[1][0] * q[2][2] - q[1][2] * q[2][0])
+            + q[0][2] * (q[1][0] * q[2][1] - q[1][1] * q[2][0])
+        )
+
+    d = det(m)
+    cols = [[[r[i] if j == k else m[i][j] for j in range(3)] for i in range(3)] for k in range(3)]
+    a, b, c = (det(q) / d for q in cols)  # in u = x − mean
+    return a, b - 2 * a * mean, a * mean * mean - b * mean + c
+
+
 def parabola_argmin(log2_lrs: list[float], losses: list[float], points: int = 5) -> float:
     """log₂ LR at the vertex of the least-squares parabola through the ``points`` grid values nearest the minimum."""
     i = min(range(len(losses)), key=losses.__getitem__)
     h = points // 2
     i = min(max(i, h), len(losses) - 1 - h)
     xs, ys = log2_lrs[i - h : i + h + 1], losses[i - h : i + h + 1]
-    a, b, _ = torch.linalg.lstsq(
-        torch.tensor([[u * u, u, 1.0] for u in xs], dtype=torch.float64),
-        torch.tensor(ys, dtype=torch.float64),
-    ).solution.tolist()
+    a, b, _ = _least_squares_parabola(xs, ys)
     vertex = -b / (2 * a) if a > 0 else log2_lrs[min(range(len(losses)), key=losses.__getitem__)]
     return min(max(vertex, xs[0]), xs[-1])
 
