@@ -68,9 +68,10 @@ def gan(ctx: Context):
     confident 81.4/82.05/75.6/81.85/73.05/84.3/80.4/81.1% (bar 70%; mean 80.0%), class entropy
     3.30-3.32 bits at every seed; ``ring_spread_ratio`` 0.55-0.70 (≈ 0.97 for data: the EMA's modes
     are tighter than the data's — it trades within-mode spread for precision; not under a bar).
-    Quick CPU (seeds.py, one thread, machine loaded ~5×): 17.0-18.2 s per seed at seeds 1-7
-    (24.9 s at seed 0 with the judge's training), was 21.1-23.2 s (28.7 s) with the recipe below, so
-    about 20% less (~12 s per seed on an idle machine before).
+    Quick CPU (seeds.py, one thread, side by side with the old recipe on the loaded 2 cores):
+    17.3/17.7/16.9/18.7/19.6/18.0/18.5 s at seeds 1-7 (24.7 s at seed 0 with the judge's training),
+    was 20.7/21.2/22.3/24.1/22.2/22.0/24.4 s (29.2 s): 19% less (~12 s per seed on an idle machine
+    before).
 
     Until the suite's time budget was tightened the ring trained 2000 steps at 1e-3 with Adam's
     multi-tensor kernel: near 99.3/99.95/99.85/99.2/99.85/99.75/99.8/100%, digits 84.55/79.85/
@@ -266,7 +267,10 @@ def progressive_gan(ctx: Context):
     and ``x.std(0)`` (the same recipe otherwise): 86.45/82.65/83.75/84.0/87.05/85.8/87.45/87.05%.
     At 900 8×8 steps (fused) it measured 84.6/83.4/83.1% at seeds 0-2, at 850 82.8/81.85/82.35%; the
     slowest seed's curve (seed 3) is at 73-76% between steps 950 and 1050 of all three phases, so the 8×8 phase keeps
-    its 1000 steps. Before (300 steps per phase, width
+    its 1000 steps. Also tried: toRGB / fromRGB (the 1×1 convolutions) as broadcast products, the
+    same map for ~1.2 ms less per 8×8 step in a micro-benchmark: 87.8/86.65/86.9/76.3/83.6/81.75/
+    89.05/83.45% at seeds 0-7 — seed 3 fell to 76.3%, so they stay convolutions (seed 3's judged
+    share moves by several points with rounding alone: its curve reads 73-81% over steps 950-1150). Before (300 steps per phase, width
     32 at both resolutions, Adam 2e-3, β = (0.5, 0.999), 500 samples): 58.6/54.0/55.0/50.8/60.2/
     50.6/59.4/53.0% at seeds 0-7, an expected failure.
 
@@ -302,9 +306,10 @@ def progressive_gan(ctx: Context):
     what they compute. The fused Adam kernel costs about a third of the multi-tensor one per update,
     and ``MinibatchStd``'s two-pass sum about a sixth of ``x.std(0)`` forward (half forward and
     backward): these two round differently, hence the re-measured numbers above.
-    Quick CPU (seeds.py, one thread, machine loaded ~5×): 25.3 s at seed 1 (25.1 s at seed 2), was 26.5 s
-    measured alongside, about 5% less (~15 s per seed on an idle machine before; the judge trained once per
-    process). The full profile keeps the multi-tensor kernel; its numbers above were measured with
+    Quick CPU (seeds.py, one thread, side by side with the old recipe on the loaded 2 cores):
+    23.6/23.5/26.0/24.9/24.6/25.9/24.3 s at seeds 1-7, was 24.7/24.7/26.9/25.8/25.4/27.4/24.4 s:
+    about 4% less (~15 s per seed on an idle machine before; the judge trained once per process).
+    The full profile keeps the multi-tensor kernel; its numbers above were measured with
     ``x.std(0)``, which rounds differently from the two-pass sum."""
     from deltalab.models.progressive_gan import (
         ProgressiveConfig,
