@@ -36,6 +36,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
 from deltalab.models.unet import sinusoidal_embedding
+from deltalab.train.steps import fit_steps
 
 Denoiser = Callable[..., torch.Tensor]
 
@@ -258,19 +259,17 @@ def train_diffusion(
             else 0.5 * (1 + math.cos(math.pi * (i - warmup) / (steps - warmup)))
         ),
     )
-    losses = []
     ema_step = _fast_ema_update(ema, model) if ema is not None else None
-    for _ in range(steps):
+
+    def loss_fn() -> torch.Tensor:
         idx = torch.randint(0, data.shape[0], (batch_size,), generator=generator).to(data.device)
-        loss = schedule.loss(model, data[idx], t_probs=t_probs, generator=generator, stratified=stratified_t)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
+        return schedule.loss(model, data[idx], t_probs=t_probs, generator=generator, stratified=stratified_t)
+
+    def after_step(step: int, loss: torch.Tensor) -> None:
         if ema_step is not None:
             ema_step()
-        losses.append(loss.detach())
-    return torch.stack(losses).tolist()  # one host sync at the end, not one per step
+
+    return fit_steps(loss_fn, opt, steps, scheduler=sched, after_step=after_step)  # one host sync, at the end
 
 
 def _fast_ema_update(ema: AveragedModel, model: nn.Module) -> Callable[[], None]:

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from deltalab.models.diffusion import MLPDenoiser, NoiseSchedule
+from deltalab.train.steps import fit_steps
 
 
 class LatentAutoencoder(nn.Module):
@@ -56,17 +57,17 @@ def train_autoencoder(
     """
     opt = torch.optim.Adam(ae.parameters(), lr=lr, fused=True)
     x = x.flatten(1)
-    losses = []
-    for _ in range(steps):
+    recs: list[torch.Tensor] = []
+
+    def loss_fn() -> torch.Tensor:
         idx = torch.randint(0, x.shape[0], (batch_size,), generator=generator).to(x.device)
         z = ae.encode(x[idx])
         rec = (ae.decode(z) - x[idx]).pow(2).mean()
-        loss = rec + code_l2 * z.pow(2).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(rec.detach())
-    return torch.stack(losses).tolist() if losses else []  # one host sync, not one per step
+        recs.append(rec.detach())
+        return rec + code_l2 * z.pow(2).mean()
+
+    fit_steps(loss_fn, opt, steps)
+    return torch.stack(recs).tolist() if recs else []  # one host sync, not one per step
 
 
 class LatentDiffusion(nn.Module):

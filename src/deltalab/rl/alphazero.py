@@ -27,6 +27,7 @@ from torch import nn
 from deltalab.rl.buffers import GameBuffer
 from deltalab.rl.envs.board import BoardGame, State
 from deltalab.rl.mcts import Evaluate, puct_search
+from deltalab.train.steps import fit_steps
 
 
 @dataclass
@@ -137,6 +138,16 @@ def train_alphazero(
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     buffer = GameBuffer(cfg.buffer_size, obs_dim, game.n_actions, seed=seed)
     log: dict[str, list[float]] = {"policy_loss": [], "value_loss": [], "positions": []}
+    last: dict[str, torch.Tensor] = {}
+
+    def loss_fn() -> torch.Tensor:  # cross-entropy to the search's π plus the value's squared error
+        x, pi, z = (torch.as_tensor(a) for a in buffer.sample(cfg.batch_size))
+        logits, v = net(x)
+        last["policy"] = -(pi * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
+        last["value"] = F.mse_loss(v, z)
+        return last["policy"] + last["value"]
+
+    # a hand-written outer loop: self-play with the current net, then fit the net to its games
     for _ in range(cfg.iterations):
         net.eval()
         evaluate = net_evaluator(game, net)  # fresh cache: the net changed
@@ -145,16 +156,9 @@ def train_alphazero(
                 for s, p in _augment(game, state, pi):
                     buffer.add(game.encode(s), p, z)
         net.train()
-        for _ in range(cfg.train_steps):
-            x, pi, z = (torch.as_tensor(a) for a in buffer.sample(cfg.batch_size))
-            logits, v = net(x)
-            policy_loss = -(pi * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
-            value_loss = F.mse_loss(v, z)
-            opt.zero_grad(set_to_none=True)
-            (policy_loss + value_loss).backward()
-            opt.step()
-        log["policy_loss"].append(float(policy_loss.detach()))
-        log["value_loss"].append(float(value_loss.detach()))
+        fit_steps(loss_fn, opt, cfg.train_steps)
+        log["policy_loss"].append(float(last["policy"].detach()))
+        log["value_loss"].append(float(last["value"].detach()))
         log["positions"].append(len(buffer))
         net.eval()
         if stop is not None and stop(net):
