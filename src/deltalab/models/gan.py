@@ -244,6 +244,7 @@ def train_gan(
     steps: dict[str, list[torch.Tensor]] = {"d_loss": [], "g_loss": [], "d_real": [], "d_fake": []}
     d_params = [p for p in D.parameters() if p.requires_grad]
     d_updates = 0
+    # a hand-written loop: the alternation of the discriminator's and the generator's steps is the method
     for _ in range(cfg.steps):
         for _ in range(cfg.d_steps):
             r1 = cfg.r1_gamma > 0 and d_updates % cfg.r1_every == 0

@@ -196,6 +196,7 @@ def train_progressive(
         done += n
         if n > 0:
             ends[done] = name
+    # a hand-written loop: the G/D alternation and the growing (4×4, fade-in, 8×8) are the method
     for step in range(total):
         if step < cfg.steps_4:
             res, alpha = 4, 1.0

@@ -56,6 +56,7 @@ from deltalab.models.ssl.clip import (
     digit_tokenizer,
 )
 from deltalab.models.unet import UNet
+from deltalab.train.steps import fit_steps
 
 MAX_SAMPLES = 1024
 """samples one ``generate`` call draws at most (100000 went through the U-Net at once: 2.4 GB)"""
@@ -155,19 +156,16 @@ def train_decoder(
     """
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(cfg.decoder_steps, 1))
-    losses = []
     model.train()
-    for _ in range(cfg.decoder_steps):
+
+    def loss_fn() -> torch.Tensor:
         idx = torch.randint(0, x0.shape[0], (cfg.batch_size,), generator=generator).to(x0.device)
         drop = drop_mask(cfg.batch_size, cfg.p_uncond, generator)
-        loss = decoder_loss(model, schedule, x0[idx], cond[idx], drop, generator)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses.append(loss.detach())
+        return decoder_loss(model, schedule, x0[idx], cond[idx], drop, generator)
+
+    losses = fit_steps(loss_fn, opt, cfg.decoder_steps, scheduler=sched)  # one host sync, at the end
     model.eval()
-    return torch.stack(losses).tolist() if losses else []  # one host sync, not one per step
+    return losses
 
 
 class RegressionPrior(nn.Module):
@@ -188,13 +186,7 @@ def train_prior(
 ) -> list[float]:
     """Full-batch Adam on 1 − prior(z_text)·z_target (cosine loss; mean-of-class targets), (N, E) each."""
     opt = torch.optim.Adam(prior.parameters(), lr=lr)
-    losses = []
-    for _ in range(steps):
-        loss = 1 - (prior(z_text) * z_image).sum(-1).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = fit_steps(lambda: 1 - (prior(z_text) * z_image).sum(-1).mean(), opt, steps)
     prior.eval()
     return losses
 
