@@ -27,6 +27,7 @@ from torch import nn
 from deltalab.rl.buffers import GameBuffer
 from deltalab.rl.envs.board import BoardGame, State
 from deltalab.rl.mcts import Evaluate, puct_search
+from deltalab.rl.minimax import games_over_tiebreaks
 from deltalab.train.steps import fit_steps
 
 
@@ -172,18 +173,7 @@ def losses_vs_minimax(game: BoardGame, act, solver, as_player: int) -> tuple[int
 
     Returns ``(games, losses)``: the number of distinct games (minimax's branches) and how many ``act`` lost.
     """
-    games = losses = 0
-    stack = [game.initial_state()]
-    while stack:
-        s = stack.pop()
-        if game.is_terminal(s):
-            games += 1
-            losses += int(game.winner(s) == -as_player)
-            continue
-        if game.to_play(s) == as_player:
-            stack.append(game.next_state(s, act(s)))
-        else:
-            stack.extend(game.next_state(s, a) for a in solver.optimal_actions(s))
+    games, _, losses = games_over_tiebreaks(game, act, solver.optimal_actions, as_player)
     return games, losses
 
 
