@@ -24,6 +24,21 @@ def test_ridge_forms_agree(n, d, lam, seed):
     torch.testing.assert_close(w, torch.from_numpy(ref), rtol=1e-7, atol=1e-9)
 
 
+def test_least_squares_bits_do_not_depend_on_memory_alignment():
+    """The same inputs stored at different offsets give the same bits (LAPACK's default gelsy did not)."""
+    g = torch.Generator().manual_seed(0)
+    X, t = (
+        torch.randn(300, 4, generator=g, dtype=torch.float64),
+        torch.randn(300, generator=g, dtype=torch.float64),
+    )
+    solutions = set()
+    for offset in range(8):
+        Xo = torch.zeros(X.numel() + offset, dtype=X.dtype)[offset:].view_as(X).copy_(X)
+        to = torch.zeros(t.numel() + offset, dtype=t.dtype)[offset:].copy_(t)
+        solutions.add(tuple(th.least_squares(Xo, to).tolist()))
+    assert len(solutions) == 1
+
+
 def test_least_squares_forms_and_min_norm():
     X, t, _ = regression(50, 8, generator=torch.Generator().manual_seed(1))
     torch.testing.assert_close(th.normal_equations(X, t), th.least_squares(X, t), rtol=1e-9, atol=1e-12)

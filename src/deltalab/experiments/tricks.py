@@ -15,6 +15,7 @@ from deltalab.models.mlp import MLP
 from deltalab.nn.act import lecun_tanh, lecun_tanh_derivative
 from deltalab.nn.batchnorm import BatchNorm
 from deltalab.nn.init import fan_in_normal_
+from deltalab.theory.linear import least_squares
 from deltalab.train import TrainConfig, Trainer
 from deltalab.train.preprocess import PCAWhitener, StandardScaler, condition_number
 from deltalab.train.steps import fit_steps
@@ -64,7 +65,7 @@ def preprocessing(ctx: Context):
     steps, conds, lrs = {}, {}, {}
     for name, xr in reps.items():
         xa = torch.cat([xr, torch.ones(len(xr), 1, dtype=xr.dtype)], 1)  # bias column: the Hessian GD sees
-        sol = torch.linalg.lstsq(xa, ytr.unsqueeze(1)).solution.squeeze(1)
+        sol = least_squares(xa, ytr)
         target = 1.05 * float(((xa @ sol - ytr) ** 2).mean())
         hess = 2 * xa.T @ xa / len(xa)
         lam_max = float(torch.linalg.eigvalsh(hess).max())

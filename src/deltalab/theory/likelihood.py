@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import distributions as D
 
+from deltalab.theory.linear import least_squares
+
 SIGMA = 0.5
 
 
@@ -95,8 +97,8 @@ def _lbfgs(objective: Callable[[torch.Tensor], torch.Tensor], shape: tuple[int, 
 def fit_both_ways(n: int = 300, d: int = 4, generator: torch.Generator | None = None) -> dict[str, float]:
     """Fit a linear model by maximum likelihood and by the matching loss; relative parameter gap.
 
-    Gaussian: L-BFGS on the Normal NLL vs least squares by ``lstsq``. Bernoulli / multinomial:
-    L-BFGS on the distribution's NLL vs L-BFGS on torch's loss (noisy labels keep the optimum finite).
+    Gaussian: L-BFGS on the Normal NLL vs :func:`deltalab.theory.linear.least_squares`. Bernoulli / multinomial: L-BFGS on the distribution's NLL vs L-BFGS on torch's loss (noisy
+    labels keep the optimum finite).
     """
     g = generator or torch.Generator().manual_seed(0)
     f64 = torch.float64
@@ -108,7 +110,7 @@ def fit_both_ways(n: int = 300, d: int = 4, generator: torch.Generator | None = 
     t_cat = torch.multinomial(torch.softmax(X @ W_true, dim=1), 1, generator=g).squeeze(1)
     rel = lambda a, b: float((a - b).norm() / b.norm())
     gauss_ml = _lbfgs(lambda w: -D.Normal(X @ w, SIGMA).log_prob(y).sum(), (d,))
-    gauss_ls = torch.linalg.lstsq(X, y.unsqueeze(1)).solution.squeeze(1)
+    gauss_ls = least_squares(X, y)
     bern_ml = _lbfgs(lambda w: -D.Bernoulli(logits=X @ w).log_prob(t_bin).sum(), (d,))
     bern_loss = _lbfgs(lambda w: F.binary_cross_entropy_with_logits(X @ w, t_bin, reduction="sum"), (d,))
     cat_ml = _lbfgs(lambda W: -D.Categorical(logits=X @ W).log_prob(t_cat).sum(), (d, 3))

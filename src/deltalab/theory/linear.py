@@ -32,7 +32,9 @@ def normal_equations(X: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 
 def least_squares(X: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """Least squares by ``torch.linalg.lstsq`` (QR), the numerically preferred route."""
+    """Least squares by ``torch.linalg.lstsq``, the numerically preferred route. On CPU the SVD driver
+    ``gelsd``: LAPACK's default ``gelsy`` changes its last bits with the memory alignment of its inputs, so
+    two runs of one seed could differ (CUDA has only ``gels``)."""
     _check(X, t)
     driver = "gelsd" if X.device.type == "cpu" else None
     return torch.linalg.lstsq(X, t.unsqueeze(-1) if t.ndim == 1 else t, driver=driver).solution.reshape(
