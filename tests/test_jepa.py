@@ -1,5 +1,6 @@
 """I-JEPA pieces: the linear EMA schedule, multi-block masks (targets disjoint from the context), the
-per-target predictor's shapes and a short training run that moves the target only through the EMA."""
+per-target predictor's shapes, instance-normed targets and a short training run that moves the target
+only through the EMA."""
 
 from __future__ import annotations
 
@@ -89,3 +90,32 @@ def test_target_moves_by_the_ema_only():
     assert all(
         torch.equal(a, b) for a, b in zip(model.encoder.parameters(), model.target.parameters())
     )  # τ = 0: a copy
+
+
+def test_instance_normed_targets_are_standardized_over_each_images_patches():
+    torch.manual_seed(0)
+    x = torch.rand(4, 1, 8, 8)
+    plain = JEPA(PatchTransformer())
+    assert not plain.target_instance_norm  # off by default: I-JEPA's layer-normed targets
+    model = JEPA(PatchTransformer(), target_instance_norm=True)
+    s = model.target_tokens(x)  # (B, P, E)
+    assert s.shape == (4, 16, 64)
+    torch.testing.assert_close(s.mean(1), torch.zeros(4, 64), atol=1e-5, rtol=0)
+    torch.testing.assert_close(s.var(1, unbiased=False), torch.ones(4, 64), atol=1e-2, rtol=0)
+    # a vector shared by every patch of an image is no part of the target: shifting the target
+    # encoder's output by one (its final LayerNorm's bias) leaves the instance-normed tokens unchanged
+    raw = JEPA(PatchTransformer(), target_norm=False, target_instance_norm=True)
+    before = raw.target_tokens(x)
+    torch.testing.assert_close(before.mean(1), torch.zeros(4, 64), atol=1e-5, rtol=0)
+    with torch.no_grad():
+        raw.target.blocks.norm.bias.add_(torch.randn(64))
+    torch.testing.assert_close(raw.target_tokens(x), before, atol=1e-4, rtol=0)
+
+
+def test_train_jepa_passes_the_instance_norm_option():
+    x = torch.rand(16, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    cfg = JEPAConfig(steps=2, batch_size=8, target_instance_norm=True)
+    model, losses = train_jepa(PatchTransformer(), x, cfg, seed=0)
+    assert model.target_instance_norm and len(losses) == 2
+    assert all(0 < v < 10 for v in losses)  # unit-variance targets: a loss of order 1

@@ -5,12 +5,15 @@ Assran et al., "Self-Supervised Learning from Images with a Joint-Embedding Pred
 
     targets T₁..T_K: K blocks of h×w patches (same size for the whole batch)
     context C: one large block, minus ∪T_k (so the context never sees a target)
-    s_y = LN(f_ξ(x))[T_k]                 target encoder (EMA of θ), all patches, no gradient  (B, T, E)
+    s_y = IN(LN(f_ξ(x)))[T_k]             target encoder (EMA of θ), all patches, no gradient  (B, T, E)
     s_x = f_θ(x_C)                        context encoder on the context only                 (B, C, E)
     ŝ_y = g_φ([s_x ; m + pos_{T_k}])      narrow predictor, one target block at a time        (B·K, T, E)
     L = mean ‖ŝ_y − s_y‖²;  θ, φ ← AdamW;  ξ ← τ_k·ξ + (1−τ_k)·θ,  τ_k linear from τ₀ to τ₁
 
-LN is a LayerNorm without parameters over the feature dimension, as in the reference code. The loss
+LN is a LayerNorm without parameters over the feature dimension, as in the reference code; IN (optional,
+``target_instance_norm``) then standardizes each feature over the P patches of each image, the
+instance normalization data2vec applies to its teacher's outputs (Baevski et al., arXiv:2202.03555);
+it is the identity when off. The loss
 lives in latent space: no pixels are reconstructed. Collapse (a constant s_y) would make L zero;
 the EMA target, the predictor and the masking are what prevent it, and ``embedding_std`` checks it.
 
@@ -26,6 +29,9 @@ Departures:
 3. Mean squared error, not smooth L1: with layer-normed targets the two differ little.
 4. Weight decay constant, and off for biases, norms and position embeddings (the reference also
    exempts biases and norms, and raises the decay 0.04 → 0.4).
+5. (optional) instance-normalized targets, from data2vec rather than I-JEPA: a constant direction
+   shared by every token and image is then no longer a free, perfectly predictable part of the
+   target (see the experiment jepa).
 """
 
 from __future__ import annotations
@@ -73,6 +79,8 @@ class JEPAConfig:
     """EMA momentum τ₁ at the last step (linear schedule, as in the reference code)"""
     target_norm: bool = True
     """layer-normalize the target tokens (no affine) before the loss"""
+    target_instance_norm: bool = False
+    """then standardize each target feature over the patches of its image (data2vec's instance norm)"""
     predictor_dim: int = 32
     """width of the narrow predictor"""
     predictor_num_layers: int = 1
@@ -162,11 +170,12 @@ class JEPA(nn.Module):
         predictor_dim: int = 32,
         predictor_num_layers: int = 1,
         target_norm: bool = True,
+        target_instance_norm: bool = False,
     ) -> None:
         super().__init__()
         self.encoder = encoder
         self.target = make_target(encoder)
-        self.target_norm = target_norm
+        self.target_norm, self.target_instance_norm = target_norm, target_instance_norm
         e, p = encoder.out_features, encoder.num_patches
         self.to_predictor = nn.Linear(e, predictor_dim)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, predictor_dim))
@@ -175,9 +184,14 @@ class JEPA(nn.Module):
         self.from_predictor = nn.Linear(predictor_dim, e)
 
     def target_tokens(self, x: torch.Tensor) -> torch.Tensor:
-        """s_y for every patch: (B, P, E), layer-normalized if ``target_norm``."""
+        """s_y for every patch: (B, P, E), layer-normalized over E if ``target_norm``, then each feature
+        standardized over the P patches of its image if ``target_instance_norm``."""
         s = self.target(x)
-        return F.layer_norm(s, s.shape[-1:]) if self.target_norm else s
+        if self.target_norm:
+            s = F.layer_norm(s, s.shape[-1:])
+        if self.target_instance_norm:
+            s = F.instance_norm(s.transpose(1, 2)).transpose(1, 2)  # per image and feature, over P
+        return s
 
     def forward(self, x: torch.Tensor, targets: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         b, k, t = targets.shape
@@ -215,7 +229,9 @@ def train_jepa(
     on_step: Callable[[int, JEPA], None] | None = None,
 ) -> tuple[JEPA, list[float]]:
     """Pre-train ``encoder`` as JEPA's context encoder on unlabeled images (N, C, H, W)."""
-    model = JEPA(encoder, cfg.predictor_dim, cfg.predictor_num_layers, cfg.target_norm).to(x.device)
+    model = JEPA(
+        encoder, cfg.predictor_dim, cfg.predictor_num_layers, cfg.target_norm, cfg.target_instance_norm
+    ).to(x.device)
     if not cfg.learn_pos:
         model.encoder.pos.requires_grad_(False)
         model.predictor_pos.requires_grad_(False)
