@@ -279,9 +279,9 @@ def training_figure(
     axes[0].axhline(0.5, color="r", ls="--", lw=0.9, label="bar: > 0.5")
     axes[0].set(
         xlabel="pre-training step",
-        ylabel="std / std at init",
+        ylabel="std / std at init (log scale)",
         title="collapse check over training",
-        ylim=(0, None),
+        yscale="log",  # the early dip below the bar and the final ratio of ~10 on one axis
     )
     twin = axes[0].twinx()
     twin.plot(
@@ -291,7 +291,7 @@ def training_figure(
         lw=0.8,
     )
     twin.set_ylabel("EMA momentum τ", color="gray")
-    axes[0].legend(fontsize=8, loc="lower left")
+    axes[0].legend(fontsize=8, loc="upper left")
     if curve:
         s, accs = zip(*curve)
         # At step 0 the target encoder is the random encoder: gain 0.
