@@ -98,3 +98,45 @@ def test_output_is_the_act_weighted_sum_of_states():
         states.append(h)
     y = 0.4 * states[0] + 0.4 * states[1] + 0.2 * states[2]
     torch.testing.assert_close(logits, m._readout(y, torch.ones(2, 5)))
+
+
+def _windowed(max_steps: int, act: bool = False) -> UniversalTransformer:
+    torch.manual_seed(0)
+    cfg = UTConfig(
+        embed_dim=8, num_heads=2, max_len=12, max_steps=max_steps, act=act, window=1, readout="last"
+    )
+    return UniversalTransformer(cfg).eval()
+
+
+def test_local_window_limits_what_the_last_position_sees():
+    # window 1, causal: after s applications position i has seen tokens i − s..i only
+    m = _windowed(max_steps=2)
+    x = torch.randint(0, 2, (1, 8))
+    base = m(x)
+    for j in range(8):
+        y = x.clone()
+        y[0, j] = 1 - y[0, j]
+        changed = not torch.allclose(m(y), base)
+        assert changed == (j >= 5), j  # the last position (7) sees 5..7 after two steps
+
+
+@pytest.mark.parametrize("act", [False, True])
+def test_last_readout_ignores_right_padding(act):
+    m = _windowed(max_steps=4, act=act)
+    x = torch.randint(0, 2, (1, 9))
+    alone = m(x[:, :5])
+    pad = torch.zeros(1, 9, dtype=torch.bool)
+    pad[0, 5:] = True
+    torch.testing.assert_close(m(x, key_padding_mask=pad), alone)
+    if act:
+        m(x[:, :5])
+        alone_ponder = m.ponder.clone()
+        m(x, key_padding_mask=pad)
+        torch.testing.assert_close(m.ponder, alone_ponder)
+
+
+def test_window_and_readout_are_checked():
+    with pytest.raises(ValueError):
+        UTConfig(window=0)
+    with pytest.raises(ValueError):
+        UTConfig(readout="first")

@@ -61,7 +61,11 @@ def _evaluate(model: UniversalTransformer, lengths: list[int], seed: int) -> dic
     "halting bias ±1, halting before/after the update, curriculum, BOS token, lengths 2..7, local attention, "
     "600 steps) ρ > 0.8 came only at single seeds (600 steps: seed 0 +1.0, seeds 1-4 about −0.97). Full "
     "(3000 steps, seed 0): parity learned (ACT 0.990, fixed depth 1 0.999) and ponder falls to its floor "
-    "(2.00→2.15, ρ 0.32): one block application already solves parity 2..10, so no length needs more depth",
+    "(2.00→2.15, ρ 0.32): one block application already solves parity 2..10, so no length needs more depth. "
+    "Where longer inputs do need more steps (causal window-1 attention, last-position readout, every length in "
+    "every batch; UTConfig window/readout) ρ = +1.00 and ACT beats the baseline at 6 of 8 seeds, but seeds 0 and "
+    "7 never learn to chain (ρ −0.98/−1.00, also at 800 steps; at width 32 they do and seeds 2, 3, 6 fail) and "
+    "it costs 20-35 s per seed (budget ~19 s)",
 )
 def universal_transformer(ctx: Context):
     """`deltalab run universal-transformer` — claim universal-transformer. Expected: after training on
@@ -87,6 +91,32 @@ def universal_transformer(ctx: Context):
     is learned: −1.00 (0.94; ponder 5.9→3.1), −1.00 (0.86), −0.31 (0.84), +0.94 (0.80; 2.24→2.49) at seeds
     0-3. Local attention (window 1, 8 steps, so information needs more steps on longer inputs): −0.98,
     −1.00, −0.85 at seeds 0-2, parity not learned (0.56-0.59).
+
+    Where longer inputs need more steps (measured, not adopted): with ``UTConfig(window=1, readout="last")``
+    the attention is causal and local (position i sees i−1 and i), so the answer at the last position
+    needs about L applications of the block, and every batch holds all lengths 2..10 (right-padded, key
+    padding mask). Width 16, 2 heads, at most 12 steps, τ = 1e-4, b_h = 1, batch 128, 500 steps, same
+    equal-compute baseline (with the same window), seeds 0-7: ρ = −0.98/+1.00/+1.00/+1.00/+1.00/+1.00/
+    +1.00/−1.00; acc_act_minus_fixed −0.140/+0.273/+0.114/+0.174/+0.276/+0.126/+0.045/−0.084 (ACT
+    0.58/1.00/1.00/0.90/1.00/0.80/0.80/0.59; baseline depth 4/4/7/4/4/3/7/3); 20-35 s CPU per seed under
+    load. Where parity is learned the last position ponders about L to L + 2 (e.g. 2.2→10.2 from length
+    2 to 10) and the mean ponder rises with length at every such seed: the ACT mechanism works once a
+    longer input needs more depth; whether the chaining is learned in the budget is a lottery over seeds.
+    Seeds 0 and 7 never learn to chain (ponder 6.1→3.6 and 4.8→2.8: ACT halts earlier on the inputs it
+    cannot solve); 800 steps does not cure them (ρ −1.00/−1.00, ponder 12.8→5.1 and 10.2→4.0, ACT
+    0.61/0.60 against the baseline's 0.89/0.84, ~50 s per seed), nor does τ 1e-3 (−1.00/−1.00). Width 32
+    and 4 heads, 400 steps (27-43 s per seed): ρ +1.00/+0.95/−0.75/−0.88/+1.00/+1.00/−1.00/+1.00 at
+    seeds 0-7, acc_act_minus_fixed +0.335/+0.230/−0.020/−0.142/+0.061/+0.339/−0.115/+0.337 (seeds 0
+    and 7 now learn, 2, 3 and 6 do not). On a scratch copy with other data streams: batch 64, 800 steps,
+    τ 1e-3: +1.00 at seeds 0-3 (ACT 1.00/1.00/1.00/0.63), −1.00/+1.00/−1.00/−0.98 at seeds 4-7
+    (0.56/0.63/0.53/0.63);
+    b_h −1, −2.5 or 0, one head, RoPE, re-adding the input embedding at every step, window 2 with 6 steps
+    (+1.00/+0.95/+1.00/−0.98 at seeds 0-3, 1200 steps): none learned the chaining at every seed; one
+    length per batch (window 1) learned nothing in 800 steps (0.56-0.60). With full attention and a narrow
+    block (width 8, 2 heads, 1000 steps), so that one application might not resolve a count up to 10:
+    ρ −0.98/+0.80/+0.98/+0.95/−0.98/−0.97/−0.98/+0.98 at seeds 0-7 (one length per batch); with every
+    length in every batch parity is learned (0.85-0.99) and ponder is flat: −0.88/−0.87/+1.00/−0.20
+    (τ 1e-3), −0.35/+0.48/+1.00/+0.53 (τ 1e-2), at the floor 2.0-2.15 with lr 1e-2.
 
     Why: ACT gives a position more steps when they lower the cross-entropy, which happens on inputs the
     model already solves (short ones, whose logits keep sharpening) and not on the ones it cannot solve;

@@ -18,8 +18,12 @@ ordering: the first decision sees only the embeddings). Halting at once (p₁ �
 ρ = 2 and no gradient to the halting unit: ρ ≥ 1 always, and ρ ≈ 2 is the floor in practice.
 
 Departures:
-1. Classification from the mean of the (ACT-weighted) final states over unpadded positions.
+1. Classification from the mean of the (ACT-weighted) final states over unpadded positions, or
+   (``readout="last"``) from the last unpadded position's (right padding).
 2. ``act=False`` gives the fixed-depth baseline: the shared block applied ``max_steps`` times.
+3. ``window=w`` makes the attention causal and local: position i attends to positions i − w..i only,
+   so after s applications of the block it has seen at most s·w + 1 positions (full attention: all of
+   them after one). With ``readout="last"`` the answer then needs at least (T − 1)/w applications.
 """
 
 from __future__ import annotations
@@ -56,12 +60,20 @@ class UTConfig:
     """initial bias b_h of the halting unit (σ(−1) ≈ 0.27: a few steps at first; Graves and tensor2tensor use 1)"""
     halt_after_update: bool = False
     """halting unit reads the state after the step's update (Graves: p from sⁿ); False: before it (tensor2tensor)"""
+    window: int | None = None
+    """causal local attention: position i attends to i − window..i (None: full attention)"""
+    readout: str = "mean"
+    """classify from the mean over unpadded positions ("mean") or from the last unpadded one ("last")"""
 
     def __post_init__(self) -> None:
         if self.max_steps < 1:
             raise ValueError(f"max_steps must be >= 1, got {self.max_steps}")
         if not 0 < self.threshold < 1:
             raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
+        if self.window is not None and self.window < 1:
+            raise ValueError(f"window must be >= 1 or None, got {self.window}")
+        if self.readout not in ("mean", "last"):
+            raise ValueError(f"readout must be 'mean' or 'last', got {self.readout!r}")
 
 
 class UniversalTransformer(nn.Module):
@@ -88,9 +100,18 @@ class UniversalTransformer(nn.Module):
         b, t = x.shape
         keep = torch.ones(b, t, device=x.device) if key_padding_mask is None else (~key_padding_mask).float()
         h = self.embed(x) + self.pos[:t]  # (B, T, E)
+        attn_mask = None
+        if self.cfg.window is not None:  # True = not allowed: keys after the query or more than w before it
+            i = torch.arange(t, device=x.device)
+            lag = i[:, None] - i[None, :]  # (T, T) query − key
+            attn_mask = (lag < 0) | (lag > self.cfg.window)
+
+        def step(h: torch.Tensor, s: int) -> torch.Tensor:
+            return self.block(h + self.step_emb[s], key_padding_mask=key_padding_mask, attn_mask=attn_mask)
+
         if not self.cfg.act:
             for s in range(self.cfg.max_steps):
-                h = self.block(h + self.step_emb[s], key_padding_mask=key_padding_mask)
+                h = step(h, s)
             self.ponder = torch.full((b,), float(self.cfg.max_steps), device=x.device)
             self.halt_weights = torch.zeros(b, t, self.cfg.max_steps, device=x.device)
             self.halt_weights[..., -1] = 1.0  # only the last state is read
@@ -102,7 +123,7 @@ class UniversalTransformer(nn.Module):
         weights = []
         for s in range(self.cfg.max_steps):
             if self.cfg.halt_after_update:
-                h = self.block(h + self.step_emb[s], key_padding_mask=key_padding_mask)
+                h = step(h, s)
             p = torch.sigmoid(self.halt(h)).squeeze(-1)  # (B, T)
             running = (halting <= self.cfg.threshold).float()
             last = s == self.cfg.max_steps - 1
@@ -116,7 +137,7 @@ class UniversalTransformer(nn.Module):
             n_updates = n_updates + running
             w = (p * still + crossing * remainders).unsqueeze(-1)  # (B, T, 1)
             if not self.cfg.halt_after_update:
-                h = self.block(h + self.step_emb[s], key_padding_mask=key_padding_mask)
+                h = step(h, s)
             out = out + w * h
             weights.append(w.squeeze(-1))
             if not bool((halting <= self.cfg.threshold).any()):
@@ -126,5 +147,8 @@ class UniversalTransformer(nn.Module):
         return self._readout(out, keep)
 
     def _readout(self, h: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        if self.cfg.readout == "last":  # the last unpadded position (right padding)
+            last = keep.sum(1).long() - 1  # (B,)
+            return self.head(self.norm(h[torch.arange(h.shape[0], device=h.device), last]))
         pooled = (self.norm(h) * keep.unsqueeze(-1)).sum(1) / keep.sum(1, keepdim=True)  # (B, E)
         return self.head(pooled)
