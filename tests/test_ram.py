@@ -25,6 +25,17 @@ def test_glimpse_reads_the_right_pixels() -> None:
     assert glimpse(img, top_left, 2, 3).shape == (1, 12)
 
 
+def test_glimpse_matches_torch_affine_grid() -> None:
+    """The sampling grid built by broadcasting equals torch's affine_grid with θ = [[g/W, 0, x], [0, g/H, y]]."""
+    g = torch.Generator().manual_seed(0)
+    images, loc = torch.rand(5, 2, 16, 12, generator=g), torch.rand(5, 2, generator=g) * 2 - 1
+    theta = torch.zeros(5, 2, 3)
+    theta[:, 0, 0], theta[:, 1, 1], theta[:, :, 2] = 4 / 12, 4 / 16, loc
+    grid = torch.nn.functional.affine_grid(theta, [5, 1, 4, 4], align_corners=False)
+    expected = torch.nn.functional.grid_sample(images, grid, align_corners=False).flatten(1)
+    torch.testing.assert_close(glimpse(images, loc, size=4, scales=1), expected, rtol=1e-6, atol=1e-6)
+
+
 def test_coarse_scale_is_a_block_average() -> None:
     # a 4×4 image with one bright pixel; scale 1 of a 2-px glimpse at the centre covers all 16 pixels,
     # averaged over 2×2 blocks: the block holding the pixel reads 1/4, the others 0

@@ -46,13 +46,14 @@ def pyramid(images: torch.Tensor, scales: int) -> list[torch.Tensor]:
 
 def glimpse_levels(levels: list[torch.Tensor], loc: torch.Tensor, size: int) -> torch.Tensor:
     """Multi-resolution patches read from ``pyramid`` levels at loc (B, 2) in [−1, 1] (x, y) -> (B, S·C·g·g)."""
-    B = loc.shape[0]
+    # affine_grid's pixel centres (align_corners=False) of a g×g patch, scaled to the patch's extent in
+    # the level and shifted to loc: θ = [[g/W, 0, x], [0, g/H, y]] as a broadcast, not a batched matmul
+    base = (torch.arange(size, device=loc.device, dtype=loc.dtype) * 2 + 1) / size - 1  # (g,)
     out = []
     for level in levels:  # (B, C, H/2^s, W/2^s)
-        theta = torch.zeros(B, 2, 3, device=loc.device, dtype=level.dtype)
-        theta[:, 0, 0], theta[:, 1, 1] = size / level.shape[3], size / level.shape[2]
-        theta[:, :, 2] = loc
-        grid = F.affine_grid(theta, [B, 1, size, size], align_corners=False)
+        gx, gy = base * (size / level.shape[3]), base * (size / level.shape[2])
+        grid = torch.stack([gx.expand(size, size), gy[:, None].expand(size, size)], -1)  # (g, g, 2) as (x, y)
+        grid = grid + loc[:, None, None, :]  # (B, g, g, 2)
         out.append(F.grid_sample(level, grid, align_corners=False).flatten(1))  # (B, C·g·g)
     return torch.cat(out, dim=1)
 
