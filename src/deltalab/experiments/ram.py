@@ -101,8 +101,8 @@ def ram(ctx: Context):
       3e-4: 51.8 / 52.6 vs 44.6 (the policy stays at the centre); 3e-4 for 2000 steps, seeds 0/1: 62.5
       vs 58.7, 61.7 vs 60.4. Full profile of that previous recipe (32×32, 4000 steps, seed 0): 52.8 vs
       47.9%, margin +4.9.
-    Full profile (4000 steps, seed 0): RAM 88.5% vs 56.9%, margin +31.6, RAM's glimpses 1.8 px from the
-    digit (pass; ~96 s CPU on the loaded machine).
+    Full profile (4000 steps, seed 0): RAM 91.1% vs 56.9%, margin +34.2, RAM's glimpses 1.5 px from the
+    digit (pass; ~104 s CPU; with the affine_grid glimpse grid: 88.5% vs 56.9%, +31.6).
     """
     canvas, steps = 32, ctx.pick(quick=1200, full=4000)
     cfg = RAMConfig(patch=8, scales=3, glimpses=4, hidden_size=64, std=0.3)
