@@ -106,7 +106,11 @@ def universal_transformer(ctx: Context):
     cannot solve); 800 steps does not cure them (ρ −1.00/−1.00, ponder 12.8→5.1 and 10.2→4.0, ACT
     0.61/0.60 against the baseline's 0.89/0.84, ~50 s per seed), nor does τ 1e-3 (−1.00/−1.00), nor a length curriculum (lengths opened 2→10 over the first 300
     steps: ρ −0.68/−1.00, ACT 0.64/0.59 against 0.68/0.78; length 3 not learned at seed 7), nor batch 256 (seed 0 learns: ρ +1.00, +0.072; seed 7 does not: ρ
-    −1.00, −0.172; ~50 s per seed) or lr 1e-2 (ρ −0.40/−1.00). Width 32
+    −1.00, −0.172; ~50 s per seed) or lr 1e-2 (ρ −0.40/−1.00), nor best-of-3 initializations (150 steps each, the lowest
+    held-out cross-entropy continues to 500; ACT arm only): ρ +1.00/+0.82/−0.28/+1.00/+1.00/+1.00/+1.00/
+    +1.00 at seeds 0-7, acc_act_minus_fixed +0.278/−0.227/−0.130/+0.221/+0.094/−0.240/+0.255/+0.272 —
+    where ACT ponders ~9 steps the equal-compute baseline has depth 8-9 and solves parity outright (the
+    held-out CE after 150 steps, 0.61-0.68, hardly tells the restarts apart). Width 32
     and 4 heads, 400 steps (27-43 s per seed): ρ +1.00/+0.95/−0.75/−0.88/+1.00/+1.00/−1.00/+1.00 at
     seeds 0-7, acc_act_minus_fixed +0.335/+0.230/−0.020/−0.142/+0.061/+0.339/−0.115/+0.337 (seeds 0
     and 7 now learn, 2, 3 and 6 do not). On a scratch copy with other data streams: batch 64, 800 steps,
