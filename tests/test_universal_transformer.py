@@ -140,3 +140,28 @@ def test_window_and_readout_are_checked():
         UTConfig(window=0)
     with pytest.raises(ValueError):
         UTConfig(readout="first")
+
+
+def test_gate_interpolates_between_carrying_and_replacing_the_state():
+    """z → 1 (b_z large): the gated model is the ungated one; z → 0: every step carries the embedding."""
+    cfg = dict(embed_dim=8, num_heads=2, max_len=8, max_steps=3, act=False, readout="last")
+    torch.manual_seed(0)
+    plain = UniversalTransformer(UTConfig(**cfg))
+    assert plain.gate is None
+    x = torch.randint(0, 2, (4, 6))
+    for bias, expected in ((60.0, plain(x)), (-60.0, None)):
+        gated = UniversalTransformer(UTConfig(**cfg, gate=True, gate_bias=bias))
+        gated.load_state_dict(plain.state_dict(), strict=False)  # the same block, embeddings and head
+        with torch.no_grad():
+            gated.gate.weight.zero_()
+        if expected is None:  # nothing replaced: the readout sees the last position's embedding
+            h0 = plain.embed(x) + plain.pos[:6]
+            expected = plain.head(plain.norm(h0[:, -1]))
+        torch.testing.assert_close(gated(x), expected)
+
+
+def test_gate_is_trained():
+    torch.manual_seed(0)
+    m = UniversalTransformer(UTConfig(embed_dim=8, num_heads=2, max_len=8, max_steps=3, gate=True))
+    m(torch.randint(0, 2, (4, 6))).sum().backward()
+    assert m.gate.weight.grad is not None and m.gate.weight.grad.abs().sum() > 0

@@ -24,6 +24,9 @@ Departures:
 3. ``window=w`` makes the attention causal and local: position i attends to positions i − w..i only,
    so after s applications of the block it has seen at most s·w + 1 positions (full attention: all of
    them after one). With ``readout="last"`` the answer then needs at least (T − 1)/w applications.
+4. ``gate=True`` gates each application like a highway layer (Srivastava et al. 2015, arXiv:1505.00387),
+   with a GRU-style gate that reads both the old and the new state: a position can keep what it holds
+   (z → 0) instead of adding every step's output to its residual stream.
 """
 
 from __future__ import annotations
@@ -64,6 +67,10 @@ class UTConfig:
     """causal local attention: position i attends to i − window..i (None: full attention)"""
     readout: str = "mean"
     """classify from the mean over unpadded positions ("mean") or from the last unpadded one ("last")"""
+    gate: bool = False
+    """gated update hˢ⁺¹ = z ⊙ Block(hˢ) + (1 − z) ⊙ hˢ, z = σ(W_z [hˢ; Block(hˢ)] + b_z) (False: hˢ⁺¹ = Block(hˢ))"""
+    gate_bias: float = 1.0
+    """initial b_z (σ(1) ≈ 0.73: mostly the block's output at first)"""
 
     def __post_init__(self) -> None:
         if self.max_steps < 1:
@@ -91,6 +98,9 @@ class UniversalTransformer(nn.Module):
         nn.init.constant_(self.halt.bias, cfg.halt_bias)
         self.norm = nn.LayerNorm(e)
         self.head = nn.Linear(e, cfg.num_classes)
+        self.gate = nn.Linear(2 * e, e) if cfg.gate else None
+        if self.gate is not None:
+            nn.init.constant_(self.gate.bias, cfg.gate_bias)
         self.ponder = torch.zeros(0)
         self.halt_weights = torch.zeros(0)  # (B, T, steps run): the ACT weights w_s, each row sums to 1
 
@@ -107,7 +117,11 @@ class UniversalTransformer(nn.Module):
             attn_mask = (lag < 0) | (lag > self.cfg.window)
 
         def step(h: torch.Tensor, s: int) -> torch.Tensor:
-            return self.block(h + self.step_emb[s], key_padding_mask=key_padding_mask, attn_mask=attn_mask)
+            new = self.block(h + self.step_emb[s], key_padding_mask=key_padding_mask, attn_mask=attn_mask)
+            if self.gate is None:
+                return new
+            z = torch.sigmoid(self.gate(torch.cat([h, new], -1)))  # (B, T, E)
+            return z * new + (1 - z) * h
 
         if not self.cfg.act:
             for s in range(self.cfg.max_steps):
