@@ -115,7 +115,7 @@ def test_transfer_mlp_has_tp5_standard_init() -> None:
 
 
 def test_least_squares_parabola_matches_lapack() -> None:
-    """The Python-float normal equations give LAPACK's least-squares parabola (to rounding), bit-identically
+    """The centred fit gives LAPACK's least-squares parabola on raw x (to rounding), bit-identically
     from call to call."""
     from deltalab.experiments.optimizers_mup_transfer import _least_squares_parabola
 

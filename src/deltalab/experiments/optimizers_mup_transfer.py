@@ -21,6 +21,7 @@ from deltalab.lab import Bar, Context, experiment
 from deltalab.lab.plot import plt
 from deltalab.nn.mup import MupMLP, MuReadout
 from deltalab.optim.mup import base_shapes, mup_adam
+from deltalab.theory.linear import least_squares
 from deltalab.train.steps import fit_steps
 
 BASE_WIDTH = 64
@@ -68,26 +69,11 @@ CHANCE_LOSS = math.log(10)
 
 
 def _least_squares_parabola(xs: list[float], ys: list[float]) -> tuple[float, float, float]:
-    """(a, b, c) of the least-squares y ≈ a·x² + b·x + c, from the 3×3 normal equations by Cramer's rule
-    in Python floats: the same bits at every run (LAPACK's lstsq varied in the last digit between runs).
-    x is centred on its mean first, which keeps the normal equations well conditioned."""
+    """(a, b, c) of the least-squares y ≈ a·x² + b·x + c (``theory.linear.least_squares``: the same bits
+    at every run). x is centred on its mean first, which keeps the fit well conditioned."""
     mean = sum(xs) / len(xs)
-    us = [x - mean for x in xs]
-    s = [sum(u**k for u in us) for k in range(5)]  # Σu⁰ … Σu⁴
-    t = [sum(y * u**k for u, y in zip(us, ys)) for k in range(3)]  # Σy, Σuy, Σu²y
-    m = [[s[4], s[3], s[2]], [s[3], s[2], s[1]], [s[2], s[1], s[0]]]
-    r = [t[2], t[1], t[0]]
-
-    def det(q: list[list[float]]) -> float:
-        return (
-            q[0][0] * (q[1][1] * q[2][2] - q[1][2] * q[2][1])
-            - q[0][1] * (q[1][0] * q[2][2] - q[1][2] * q[2][0])
-            + q[0][2] * (q[1][0] * q[2][1] - q[1][1] * q[2][0])
-        )
-
-    d = det(m)
-    cols = [[[r[i] if j == k else m[i][j] for j in range(3)] for i in range(3)] for k in range(3)]
-    a, b, c = (det(q) / d for q in cols)  # in u = x − mean
+    X = torch.tensor([[(x - mean) ** 2, x - mean, 1.0] for x in xs], dtype=torch.float64)
+    a, b, c = least_squares(X, torch.tensor(ys, dtype=torch.float64)).tolist()  # in u = x − mean
     return a, b - 2 * a * mean, a * mean * mean - b * mean + c
 
 
