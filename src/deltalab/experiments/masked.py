@@ -144,7 +144,10 @@ def jepa(ctx: Context):
     against 1/√64 = 0.125; at initialization 0.005-0.010). Full profile (2400 steps), seed 0: std
     ratio 16.2 (never below 1.0 at the recorded steps, every 240), gain +21.7 points (probe 0.736
     against 0.520), ~44 s of CPU.
-    Quick: ~16.5 s of CPU per seed (one thread; it was ~8 s with 200 steps of batch 128).
+    Quick: ~16.5 s of CPU per seed (one thread; it was ~8 s with 200 steps of batch 128). A cheaper
+    quick run, 500 steps (tried for the suite's time budget), failed three seeds in eight: gain
+    +7.0/+1.9/+6.4/+0.9/+1.2/+7.9/+11.5/+6.4 points, std ratio 3.6/2.8/3.9/2.1/5.2/3.4/5.0/2.8 at
+    seeds 0-7 — the probe gain needs the 800 steps.
 
     Why the instance norm. With layer-normed targets only (I-JEPA's), every setting below failed
     one bar. Diagnosis (seed 0, τ₀ 0.99, 200 steps): the residual stream of the context encoder grows
