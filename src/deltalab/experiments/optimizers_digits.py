@@ -110,15 +110,28 @@ def rprop(ctx: Context) -> Any:
     claim="dividing by a running RMS of the gradient; Adam adds momentum and bias correction",
 )
 def rmsprop_adam(ctx: Context) -> Any:
-    """`deltalab run rmsprop-adam` — claim rmsprop-adam. Expected: torch's RMSprop and Adam (lr 3e-3,
-    batch 64, 30 epochs) each train a 64-64-10 digits MLP to ≥ 95% test accuracy (measured RMSprop
-    0.967-0.976, Adam 0.973-0.976 at seeds 0-4; at 20 epochs RMSprop was still climbing, 0.958 at
-    seed 0; lr 1e-3 is slower, 1e-2 no better); the first Adam step without bias correction
-    (lr·m₁/(√v₁+ε), ε = 1e-12, from torch's own state after one step) is (1−β₁)/√(1−β₂) = 3.162× the corrected
-    step torch takes: measured ratio within 1% of that (3e-6 relative). Quick profile: ~3 s."""
-    epochs = ctx.pick(quick=30, full=60)
-    rms_model, rms_curve = fit_digits(lambda p: torch.optim.RMSprop(p, lr=3e-3), epochs, 64, ctx.seed)
-    adam_model, adam_curve = fit_digits(lambda p: torch.optim.Adam(p, lr=3e-3), epochs, 64, ctx.seed)
+    """`deltalab run rmsprop-adam` — claim rmsprop-adam. Expected: torch's RMSprop and Adam (lr 5e-3
+    annealed to 0 by a cosine, batch 64, 30 epochs) each train a 64-64-10 digits MLP to ≥ 95% test
+    accuracy; the first Adam step without bias correction (lr·m₁/(√v₁+ε), ε = 1e-12, from torch's own
+    state after one step) is (1−β₁)/√(1−β₂) = 3.162× the corrected step torch takes: measured ratio
+    within 1% of that (2e-6 to 1e-5 relative).
+    Measured at seeds 0-23: RMSprop 96.9-98.0%, Adam 96.7-97.8%. Before (lr 3e-3, constant): RMSprop
+    92.7% at seed 6 and 93.8% at seed 11 (96.2-98.0% at the other 14 of seeds 0-15), Adam
+    96.7-98.0% — the last iterate of a constant rate sits wherever the minibatch noise left it (seed
+    11's full-batch train loss read 0.32 four epochs before the end, 0.15 at it). Tried at seeds 0-15
+    (lowest / mean test accuracy, RMSprop then Adam): lr 1e-3 constant 93.8 / 95.9% (RMSprop); cosine
+    at 2e-3 95.6 / 96.3%, 94.7 / 95.6%; at 3e-3 96.4 / 97.1%, 96.0 / 96.4%; at 3e-3 over 40 epochs
+    96.9 / 97.4%, 96.7 / 97.0%; at 5e-3 (kept) 96.9 / 97.4%, 96.7 / 97.1%. Quick profile: ~1 s."""
+    epochs, lr_run = ctx.pick(quick=30, full=60), 5e-3
+    # a constant rate leaves the last iterate wherever the minibatch noise put it (RMSprop at seed 6:
+    # 92.7%); annealing it to zero lets the end point settle
+    cosine = torch.optim.lr_scheduler.CosineAnnealingLR
+    rms_model, rms_curve = fit_digits(
+        lambda p: torch.optim.RMSprop(p, lr=lr_run), epochs, 64, ctx.seed, make_sched=cosine
+    )
+    adam_model, adam_curve = fit_digits(
+        lambda p: torch.optim.Adam(p, lr=lr_run), epochs, 64, ctx.seed, make_sched=cosine
+    )
     d = load_digits()
     torch.manual_seed(ctx.seed)
     model = MLP(64, [64], 10)
@@ -138,8 +151,8 @@ def rmsprop_adam(ctx: Context) -> Any:
     ratio = (uncorrected[moved].norm() / corrected[moved].norm()).item()
     theory = (1 - b1) / (1 - b2) ** 0.5
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.semilogy(range(1, epochs + 1), rms_curve, label="RMSprop lr=3e-3")
-    ax.semilogy(range(1, epochs + 1), adam_curve, label="Adam lr=3e-3")
+    ax.semilogy(range(1, epochs + 1), rms_curve, label=f"RMSprop lr={lr_run:g}, cosine")
+    ax.semilogy(range(1, epochs + 1), adam_curve, label=f"Adam lr={lr_run:g}, cosine")
     ax.set(
         xlabel="epoch",
         ylabel="full-batch train loss",
@@ -167,8 +180,9 @@ def rmsprop_adam(ctx: Context) -> Any:
         config={
             "epochs": epochs,
             "batch_size": 64,
-            "lr_rmsprop": 3e-3,
-            "lr_adam": 3e-3,
+            "lr_rmsprop": lr_run,
+            "lr_adam": lr_run,
+            "lr_schedule": "cosine to 0",
             "betas": [b1, b2],
             "eps_first_step": eps,
         },
