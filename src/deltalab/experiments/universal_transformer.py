@@ -111,6 +111,14 @@ def universal_transformer(ctx: Context):
       carry-first bias), τ 1e-3: seeds 0-5 and 7 pass, seed 6 ACT 0.645 (−0.19); b_z = ±1 with τ 1e-4
       learned seed 7 but left ponder flat (ρ 0.18-0.28: the small ponder cost never trims the short
       inputs).
+    - Tried this round to learn seed 11 (scratch runs, this recipe otherwise): width 32 with 4 heads
+      (~44 s CPU a seed): seeds 11/6/7/0/1 learn every length (acc_act_minus_fixed +0.34/+0.28/+0.28/
+      +0.22/+0.34), but seed 2 stalls past length 3 (ACT 0.63, +0.02) and seed 3 learns nothing past
+      length 2 (ACT 0.55, ρ −1.00, −0.06): the width moves which seeds stall, as without the gate.
+      The running parity as a target at every position (a dense signal; the last position still
+      answers): seeds 11/6/1 learn every length (+0.29/+0.22/+0.24), but seeds 0/2/3/4 fail (−0.03/
+      −0.05/−0.06/−0.16): at seed 0 ACT ponders ~8-10 steps everywhere, so the equal-compute baseline
+      gets depth 8 and wins; at seeds 2 and 4 ponder falls with length.
     Full profile (1500 steps), seed 0: ρ = +1.00 (ponder 2.06 → 5.42), ACT 1.000 against depth 3 at
     0.665 (+0.335); ~78 s CPU."""
     lengths = list(range(2, 11))
