@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch import nn
 
+from deltalab.experiments.pruning import SPARSITIES
 from deltalab.prune.lottery import iterative_magnitude_pruning, random_reinit_, rewind_, snapshot
 from deltalab.prune.magnitude import (
     apply_masks,
@@ -109,7 +110,7 @@ def test_prune_global_to_reaches_each_target_of_a_schedule():
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10))
     total = 64 * 256 + 256 * 256 + 256 * 10
-    for s in (0.5, 0.75, 0.9, 0.95, 0.98, 0.99):  # the pruning experiment's IMP sweep
+    for s in SPARSITIES:  # the pruning experiment's IMP sweep
         prune_global_to(net, s)
         assert abs((1 - remaining_fraction(net)) - s) <= 1 / total
     one = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 10))
