@@ -252,7 +252,7 @@ def progressive_gan(ctx: Context):
     as the gan claim (confidence ≥ 0.9 on ≥ 70%, class entropy ≥ 2 bits). Samples come from an EMA
     of G (decay 0.99); G has pixel norm and the discrete latent code of the gan claim.
 
-    Recipe: phases 100 (4×4) / 100 (fade-in) / 1000 (8×8) steps in quick, 500 / 500 / 2500 in full;
+    Recipe: phases 100 (4×4) / 100 (fade-in) / 1400 (8×8) steps in quick, 500 / 500 / 2500 in full;
     batch 64; Karras et al.'s Adam β = (0, 0.99) at rate 3e-3 for both nets (2e-3 in full); D has the minibatch
     standard deviation before its 4×4 trunk (``ProgressiveDiscriminator(minibatch_std=True)``); both
     nets are 32 channels wide at 4×4 and 8 at 8×8 (``channels_8=8``: G's 8×8 block maps 32 → 8,
@@ -261,7 +261,13 @@ def progressive_gan(ctx: Context):
     8×8 step at width 32 cost about 3× a 4×4 step: the narrow 8×8 stage buys the steps. Judged on
     2000 samples (was 500): the judged share's sampling error is about 1 point.
 
-    Quick, measured at seeds 0/1/2/3/4/5/6/7: confident 84.55/84.6/84.55/83.8/84.3/81.95/87.9/90.2%
+    Quick, 1400 8×8 steps (since a scan at seeds 9-11), seeds 0-11: confident 84.2/88.15/88.8/89.15/
+    85.25/84.85/84.85/89.45/85.0/89.45/88.4/82.9%, seeds 12-15 89.85/88.45/89.1/83.15%; ~28 s CPU a
+    seed (the judge trained once per process). With 1000 8×8 steps seed 11 scored 65.3% (bar 70%):
+    its curve (500 fixed z, every 100 steps) read 27/43/47/51/56/58/61/65/67% at steps 350-1150 of all
+    phases, still rising, then 72/74/72/79% at steps 1250-1550 with 1400 (seed 3, the slowest of 0-7
+    before: 76/81% at 1050/1150, 85-89% at 1250-1550). ~1.3× the 8×8 phase's CPU.
+    Before, 1000 8×8 steps, measured at seeds 0/1/2/3/4/5/6/7: confident 84.55/84.6/84.55/83.8/84.3/81.95/87.9/90.2%
     (bar 70%), every loss finite, class entropy 3.30-3.32 bits, with Adam's fused kernel
     (``adam_kernel``) and the minibatch std written as a two-pass sum; with the multi-tensor kernel
     and ``x.std(0)`` (the same recipe otherwise): 86.45/82.65/83.75/84.0/87.05/85.8/87.45/87.05%.
@@ -320,7 +326,7 @@ def progressive_gan(ctx: Context):
 
     g = torch.Generator().manual_seed(ctx.seed + 7)
     torch.manual_seed(ctx.seed + 7)
-    k, k8 = ctx.pick((100, 1000), (500, 2500))  # steps of the 4×4 and fade-in phases; of the 8×8 phase
+    k, k8 = ctx.pick((100, 1400), (500, 2500))  # steps of the 4×4 and fade-in phases; of the 8×8 phase
     cfg = ProgressiveConfig(
         steps_4=k,
         steps_fade=k,
