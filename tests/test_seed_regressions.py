@@ -1,6 +1,7 @@
-"""Claims that once failed at a seed beyond the suite's 0-2, rerun at that seed (each ~1 s).
+"""Claims that once failed at a seed beyond the suite's 0-2, rerun at that seed (~1 s each; the
+slow ones 10-30 s).
 
-A robustness scan at seeds 6-15 found them; the fixes are in the claims' docstrings.
+A robustness scan at seeds 6-14 found them; the fixes are in the claims' docstrings.
 """
 
 import pytest
@@ -32,6 +33,8 @@ def test_below(claim, seed, metric, limit, tmp_path):
         pytest.param("pruning", 7, "best_gap_imp_over_oneshot_at_95plus", 0.1, marks=pytest.mark.slow),
         # long-only training missed the old cap of 5000 steps (it needs 5700) (~30 s)
         pytest.param("curriculum", 11, "reached_long_only", 1, marks=pytest.mark.slow),
+        # 1000 8x8 steps left seed 11 at 65.3% judge-confident, still rising (~30 s)
+        pytest.param("progressive-gan", 11, "confident_frac", 0.75, marks=pytest.mark.slow),
     ],
 )
 def test_above(claim, seed, metric, limit, tmp_path):
