@@ -4,42 +4,35 @@ slow ones 10-30 s).
 A robustness scan at seeds 6-14 found them; the fixes are in the claims' docstrings.
 """
 
+import operator
+
 import pytest
 
 from deltalab.lab.runner import run_one
 
 
 @pytest.mark.parametrize(
-    ("claim", "seed", "metric", "limit"),
+    ("claim", "seed", "metric", "op", "limit"),
     [
         # w = 0 held 0.1% of the error along λ_min's direction: 1 − contraction was 34% off
-        ("sgd-step-size", 6, "max_rel_err_1_minus_rate", 0.01),
-        ("sgd-step-size", 13, "max_rel_err_1_minus_rate", 0.01),
-    ],
-)
-def test_below(claim, seed, metric, limit, tmp_path):
-    rec = run_one(claim, "quick", seed, "cpu", str(tmp_path), 0, verbose=False)
-    assert rec["verdict"] == "pass", rec["message"]
-    assert rec["metrics"][metric] <= limit
-
-
-@pytest.mark.parametrize(
-    ("claim", "seed", "metric", "limit"),
-    [
+        ("sgd-step-size", 6, "max_rel_err_1_minus_rate", operator.le, 0.01),
+        ("sgd-step-size", 13, "max_rel_err_1_minus_rate", operator.le, 0.01),
         # a constant rate left RMSprop's last iterate at 92.7% / 93.8% test accuracy
-        ("rmsprop-adam", 6, "test_acc_rmsprop", 0.96),
-        ("rmsprop-adam", 11, "test_acc_rmsprop", 0.96),
+        ("rmsprop-adam", 6, "test_acc_rmsprop", operator.ge, 0.96),
+        ("rmsprop-adam", 11, "test_acc_rmsprop", operator.ge, 0.96),
         # one-shot at 99% recovered as well as IMP; the sweep now goes on to 99.5% (~10 s)
-        pytest.param("pruning", 7, "best_gap_imp_over_oneshot_at_95plus", 0.1, marks=pytest.mark.slow),
+        pytest.param(
+            "pruning", 7, "best_gap_imp_over_oneshot_at_95plus", operator.ge, 0.1, marks=pytest.mark.slow
+        ),
         # long-only training missed the old cap of 5000 steps (it needs 5700) (~30 s)
-        pytest.param("curriculum", 11, "reached_long_only", 1, marks=pytest.mark.slow),
+        pytest.param("curriculum", 11, "reached_long_only", operator.ge, 1, marks=pytest.mark.slow),
         # 1000 8x8 steps left seed 11 at 65.3% judge-confident, still rising (~30 s)
-        pytest.param("progressive-gan", 11, "confident_frac", 0.75, marks=pytest.mark.slow),
+        pytest.param("progressive-gan", 11, "confident_frac", operator.ge, 0.75, marks=pytest.mark.slow),
         # 1200 ring steps held 7/8 modes with 79% of samples near one (~20 s)
-        pytest.param("gan", 12, "ring_near_frac", 0.85, marks=pytest.mark.slow),
+        pytest.param("gan", 12, "ring_near_frac", operator.ge, 0.85, marks=pytest.mark.slow),
     ],
 )
-def test_above(claim, seed, metric, limit, tmp_path):
+def test_claim_passes_at_the_seed_it_once_failed(claim, seed, metric, op, limit, tmp_path):
     rec = run_one(claim, "quick", seed, "cpu", str(tmp_path), 0, verbose=False)
     assert rec["verdict"] == "pass", rec["message"]
-    assert rec["metrics"][metric] >= limit
+    assert op(rec["metrics"][metric], limit), (metric, rec["metrics"][metric], limit)
