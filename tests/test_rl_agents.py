@@ -79,6 +79,8 @@ def test_q_learning_and_value_iteration_frozenlake():
     assert success_probability(p, greedy_policy(q), 0, 100) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="alpha must be in"):
         QLearningConfig(alpha=0.0)
+    with pytest.raises(ValueError, match="alpha_end must be in"):
+        QLearningConfig(alpha=0.1, alpha_end=0.2)
 
 
 def test_td_lambda_random_walk_converges_to_true_values():

@@ -1,7 +1,7 @@
 """Claims that once failed at a seed beyond the suite's 0-2, rerun at that seed (~1 s each; the
 slow ones 10-30 s).
 
-A robustness scan at seeds 6-14 found them; the fixes are in the claims' docstrings.
+Robustness scans at seeds 6-47 found them; the fixes are in the claims' docstrings.
 """
 
 import operator
@@ -20,6 +20,9 @@ from deltalab.lab.runner import run_one
         # a constant rate left RMSprop's last iterate at 92.7% / 93.8% test accuracy
         ("rmsprop-adam", 6, "test_acc_rmsprop", operator.ge, 0.96),
         ("rmsprop-adam", 11, "test_acc_rmsprop", operator.ge, 0.96),
+        # a constant step size α = 0.1 left the greedy policy 19.4 points below value iteration's
+        ("q-learning", 16, "success_gap_points", operator.le, 2.0),
+        ("q-learning", 37, "success_gap_points", operator.le, 2.0),
         # one-shot at 99% recovered as well as IMP; the sweep now goes on to 99.5% (~10 s)
         pytest.param(
             "pruning", 7, "best_gap_imp_over_oneshot_at_95plus", operator.ge, 0.1, marks=pytest.mark.slow

@@ -5,6 +5,9 @@
 
 Works on any gymnasium env with discrete observations and actions (FrozenLake-v1 here); value
 iteration reads the model from ``env.unwrapped.P`` (the toy-text convention).
+The step size α decays linearly from ``alpha`` to ``alpha_end`` over training (Robbins–Monro: a
+constant α keeps the table moving with every slippery transition, and the greedy policy read at the
+end is then wherever the last updates left near-tied actions).
 Departures: none; ties in argmax go to a random maximizer while acting.
 """
 
@@ -21,12 +24,14 @@ from deltalab.rl.schedules import linear_schedule
 
 @dataclass
 class QLearningConfig:
-    """Tabular Q-learning with a linearly decaying ε."""
+    """Tabular Q-learning with a linearly decaying ε and a linearly decaying step size α."""
 
     episodes: int = 20000
     """training episodes"""
     alpha: float = 0.1
-    """step size α"""
+    """initial step size α"""
+    alpha_end: float = 0.0
+    """step size at the last episode (linear decay from ``alpha``)"""
     gamma: float = 0.99
     """discount γ"""
     eps_start: float = 1.0
@@ -39,6 +44,8 @@ class QLearningConfig:
     def __post_init__(self) -> None:
         if not 0 < self.alpha <= 1:
             raise ValueError(f"alpha must be in (0, 1], got {self.alpha}")
+        if not 0 <= self.alpha_end <= self.alpha:
+            raise ValueError(f"alpha_end must be in [0, alpha={self.alpha}], got {self.alpha_end}")
         if not 0 <= self.gamma <= 1:
             raise ValueError(f"gamma must be in [0, 1], got {self.gamma}")
         if self.episodes <= 0:
@@ -54,6 +61,7 @@ def q_learning(env: gym.Env, cfg: QLearningConfig, seed: int = 0) -> tuple[np.nd
     decay = max(1, int(cfg.eps_fraction * cfg.episodes))
     for ep in range(cfg.episodes):
         eps = linear_schedule(cfg.eps_start, cfg.eps_end, decay, ep)
+        alpha = linear_schedule(cfg.alpha, cfg.alpha_end, cfg.episodes, ep)
         s, _ = env.reset(seed=seed if ep == 0 else None)
         done = False
         while not done:
@@ -63,7 +71,7 @@ def q_learning(env: gym.Env, cfg: QLearningConfig, seed: int = 0) -> tuple[np.nd
                 a = int(np.argmax(q[s] + 1e-12 * rng.random(n_a)))  # random tie-break
             s2, r, terminated, truncated, _ = env.step(a)
             td_target = r + cfg.gamma * q[s2].max() * (not terminated)
-            q[s, a] += cfg.alpha * (td_target - q[s, a])
+            q[s, a] += alpha * (td_target - q[s, a])
             returns[ep] += r
             s, done = s2, terminated or truncated
     return q, returns
