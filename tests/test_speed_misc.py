@@ -103,7 +103,8 @@ def test_early_stopped_fit_scores_kept_weights_and_leaves_fresh_pruned_weights()
     set once, at the end; the model is left at its last step with its pruned layers' ``weight``
     recomputed from the restored ``weight_orig`` (magnitude pruning reads it)."""
     from deltalab.eval.metrics import accuracy
-    from deltalab.experiments.pruning import adam_steps, fit_early_stopped, mlp
+    from deltalab.experiments.pruning import adam_steps, mlp
+    from deltalab.experiments.pruning_lottery import fit_early_stopped
     from deltalab.prune.magnitude import prune_layerwise
 
     g = torch.Generator().manual_seed(0)
