@@ -31,6 +31,10 @@ from deltalab.lab.runner import run_one
         ),
         # 200 steps and a 5-draw probe left the SimCLR encoder +1.9 points over the random one (~18 s)
         pytest.param("simclr", 17, "gain_over_random_points", operator.ge, 3.5, marks=pytest.mark.slow),
+        # the identity (q·k + 1)² = φ(q)·φ(k), checked in float32, rounded to 1.07e-5 (bar 1e-5) (~8 s)
+        pytest.param(
+            "linear-attention", 19, "poly_identity_rel_error", operator.le, 1e-12, marks=pytest.mark.slow
+        ),
         # one-shot at 99% recovered as well as IMP; the sweep now goes on to 99.5% (~10 s)
         pytest.param(
             "pruning", 7, "best_gap_imp_over_oneshot_at_95plus", operator.ge, 0.1, marks=pytest.mark.slow
