@@ -35,6 +35,10 @@ from deltalab.lab.runner import run_one
         pytest.param(
             "linear-attention", 19, "poly_identity_rel_error", operator.le, 1e-12, marks=pytest.mark.slow
         ),
+        # without a warm-up ACT never learned parity past length 3 (acc_act_minus_fixed −0.22) (~50 s)
+        pytest.param(
+            "universal-transformer", 11, "acc_act_minus_fixed", operator.ge, 0.2, marks=pytest.mark.slow
+        ),
         # one-shot at 99% recovered as well as IMP; the sweep now goes on to 99.5% (~10 s)
         pytest.param(
             "pruning", 7, "best_gap_imp_over_oneshot_at_95plus", operator.ge, 0.1, marks=pytest.mark.slow
