@@ -6,7 +6,7 @@ import torch
 def test_early_stopped_fit_scores_the_step_of_minimum_validation_loss():
     from deltalab.eval.metrics import accuracy
     from deltalab.experiments.pruning import adam_steps, mlp
-    from deltalab.experiments.pruning_lottery import fit_early_stopped
+    from deltalab.experiments.pruning.lottery import fit_early_stopped
 
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(300, 40, generator=g), torch.randint(0, 10, (300,), generator=g)

@@ -104,7 +104,7 @@ def test_early_stopped_fit_scores_kept_weights_and_leaves_fresh_pruned_weights()
     recomputed from the restored ``weight_orig`` (magnitude pruning reads it)."""
     from deltalab.eval.metrics import accuracy
     from deltalab.experiments.pruning import adam_steps, mlp
-    from deltalab.experiments.pruning_lottery import fit_early_stopped
+    from deltalab.experiments.pruning.lottery import fit_early_stopped
     from deltalab.prune.magnitude import prune_layerwise
 
     g = torch.Generator().manual_seed(0)

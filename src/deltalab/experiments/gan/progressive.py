@@ -1,5 +1,6 @@
 """Chapter G: progressive growing from 4×4 to 8×8 with a fade-in (claim progressive-gan), judged
-by the digits judge like the gan claim (:mod:`.gan`, whose sampler, EMA and Adam kernel it uses)."""
+by the digits judge like the gan claim (this package's ``__init__``, whose sampler, EMA and Adam
+kernel it uses)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Chapter Z: magnitude pruning, one-shot vs iterative, on a small MLP (claim pruning).
 
-The lottery-ticket claim (``pruning_lottery``) reuses :func:`mlp` and :func:`adam_steps`. Both claims train many small nets for a fixed number of Adam steps (:func:`adam_steps`, on
+The lottery-ticket claim (``pruning.lottery``) reuses :func:`mlp` and :func:`adam_steps`. Both claims train many small nets for a fixed number of Adam steps (:func:`adam_steps`, on
 ``deltalab.train.fit_steps``) rather than epochs of the Trainer: on these ~80k-parameter MLPs the
 loop is overhead-bound (PITFALLS.md) and fused Adam halves the step. Pruning itself is ``deltalab.prune`` (on torch.nn.utils.prune).
 """

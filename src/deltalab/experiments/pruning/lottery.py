@@ -1,7 +1,8 @@
 """Chapter Z: lottery tickets — IMP with rewinding on an mnist1d MLP (claim lottery-ticket).
 
-The nets, the Adam loop and the pruning are the pruning claim's (:mod:`.pruning`, ``deltalab.prune``);
-what is new here is the lottery-ticket papers' early stopping (:func:`fit_early_stopped`).
+The nets, the Adam loop and the pruning are the pruning claim's (this package's ``__init__``) and
+``deltalab.prune``'s; what is new here is the lottery-ticket papers' early stopping
+(:func:`fit_early_stopped`).
 """
 
 from __future__ import annotations

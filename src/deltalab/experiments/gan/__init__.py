@@ -1,6 +1,6 @@
 """Chapter G: the GAN and the label-conditioned GAN, judged by mode coverage and the digits judge.
 
-The progressive GAN (``gan_progressive``) shares the digits sampler, the Adam kernel choice, the EMA
+The progressive GAN (``gan.progressive``) shares the digits sampler, the Adam kernel choice, the EMA
 and the loss plot defined here.
 """
 
