@@ -86,6 +86,9 @@ def universal_transformer(ctx: Context):
     Measured (quick, seeds 0-19): ρ = +1.00 at every seed, ACT's accuracy 1.000 at every length and
     seed; acc_act_minus_fixed +0.28/+0.33/+0.26/+0.33/+0.33/+0.27/+0.27/+0.34/+0.28/+0.28/+0.16/+0.33/
     +0.34/+0.33/+0.28/+0.22/+0.33/+0.34/+0.11/+0.34 (the baseline's depth 3-7; at seed 18 it gets 7).
+    Seeds 20-27 (run after the recipe was fixed on 0-19): pass at all but seed 26, where ACT stalls
+    again (accuracy 0.625, ponder falls with length, ρ −0.98, −0.04 against depth 3): about one seed
+    in 28 still does not learn to chain in the budget (one in 12 before the warm-up).
     ~35-52 s CPU per seed alone (the ACT arm ~30 s: once ACT has learned to chain, the last position
     ponders ~L steps, so every batch runs ~11 applications of the block).
     Why the warm-up: without it (AdamW 3e-3 from the first step, 500 steps) seed 11 never learned past
