@@ -44,17 +44,33 @@ def pyramid(images: torch.Tensor, scales: int) -> list[torch.Tensor]:
     return [F.avg_pool2d(images, 2**s) if s else images for s in range(scales)]
 
 
-def glimpse_levels(levels: list[torch.Tensor], loc: torch.Tensor, size: int) -> torch.Tensor:
-    """Multi-resolution patches read from ``pyramid`` levels at loc (B, 2) in [−1, 1] (x, y) -> (B, S·C·g·g)."""
-    # affine_grid's pixel centres (align_corners=False) of a g×g patch, scaled to the patch's extent in
-    # the level and shifted to loc: θ = [[g/W, 0, x], [0, g/H, y]] as a broadcast, not a batched matmul
-    base = (torch.arange(size, device=loc.device, dtype=loc.dtype) * 2 + 1) / size - 1  # (g,)
-    out = []
+def patch_grids(levels: list[torch.Tensor], size: int, dtype: torch.dtype) -> list[torch.Tensor]:
+    """Each level's g×g sampling grid (g, g, 2) as (x, y) around location 0: what ``glimpse_levels`` shifts.
+
+    affine_grid's pixel centres (align_corners=False) of a g×g patch, scaled to the patch's extent in
+    the level: θ = [[g/W, 0, ·], [0, g/H, ·]] as a broadcast, not a batched matmul. They depend on the
+    levels' shapes only, so ``RAM.forward`` builds them once for all of its glimpses.
+    """
+    device = levels[0].device
+    base = (torch.arange(size, device=device, dtype=dtype) * 2 + 1) / size - 1  # (g,)
+    grids = []
     for level in levels:  # (B, C, H/2^s, W/2^s)
         gx, gy = base * (size / level.shape[3]), base * (size / level.shape[2])
-        grid = torch.stack([gx.expand(size, size), gy[:, None].expand(size, size)], -1)  # (g, g, 2) as (x, y)
-        grid = grid + loc[:, None, None, :]  # (B, g, g, 2)
-        out.append(F.grid_sample(level, grid, align_corners=False).flatten(1))  # (B, C·g·g)
+        grids.append(torch.stack([gx.expand(size, size), gy[:, None].expand(size, size)], -1))  # (g, g, 2)
+    return grids
+
+
+def glimpse_levels(
+    levels: list[torch.Tensor], loc: torch.Tensor, size: int, grids: list[torch.Tensor] | None = None
+) -> torch.Tensor:
+    """Multi-resolution patches read from ``pyramid`` levels at loc (B, 2) in [−1, 1] (x, y) -> (B, S·C·g·g).
+
+    ``grids``: ``patch_grids(levels, size, loc.dtype)``, when the caller reads several glimpses."""
+    grids = patch_grids(levels, size, loc.dtype) if grids is None else grids
+    out = [
+        F.grid_sample(level, grid + loc[:, None, None, :], align_corners=False).flatten(1)  # (B, C·g·g)
+        for level, grid in zip(levels, grids, strict=True)
+    ]
     return torch.cat(out, dim=1)
 
 
@@ -113,8 +129,10 @@ class RAM(nn.Module):
         self.loc_mean = nn.Linear(H, 2)
         self.classifier = nn.Linear(H, cfg.num_classes)
 
-    def _step(self, levels: list[torch.Tensor], loc: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        rho = glimpse_levels(levels, loc, self.cfg.patch)
+    def _step(
+        self, levels: list[torch.Tensor], grids: list[torch.Tensor], loc: torch.Tensor, h: torch.Tensor
+    ) -> torch.Tensor:
+        rho = glimpse_levels(levels, loc, self.cfg.patch, grids)
         g = F.relu(self.glimpse_out(F.relu(self.what(rho))) + self.loc_out(F.relu(self.where(loc))))
         return self.core(g, h)  # (B, H)
 
@@ -128,8 +146,9 @@ class RAM(nn.Module):
             raise ValueError(f"samples must be >= 1, got {samples}")
         levels = pyramid(images, cfg.scales)
         loc = images.new_zeros(images.shape[0], 2)
+        grids = patch_grids(levels, cfg.patch, loc.dtype)  # the same for every glimpse
         # the first glimpse (at the centre) is the same for every trajectory: read it once per image
-        h = self._step(levels, loc, images.new_zeros(images.shape[0], cfg.hidden_size))
+        h = self._step(levels, grids, loc, images.new_zeros(images.shape[0], cfg.hidden_size))
         if samples > 1:
             levels = [lv.repeat_interleave(samples, 0) for lv in levels]
             h, loc = h.repeat_interleave(samples, 0), loc.repeat_interleave(samples, 0)
@@ -148,7 +167,7 @@ class RAM(nn.Module):
                     ).sum(-1)
                 )
             locs.append(loc)
-            h = self._step(levels, loc, h)
+            h = self._step(levels, grids, loc, h)
         lp = torch.stack(log_probs, 1) if log_probs else h.new_zeros(B, 0)
         return self.classifier(h), lp, torch.stack(locs, 1)
 
@@ -200,8 +219,11 @@ def place_on_canvas(
     out = images.new_zeros(B, C, canvas, canvas)
     ys = torch.randint(0, canvas - h + 1, (B,), generator=generator)
     xs = torch.randint(0, canvas - w + 1, (B,), generator=generator)
-    for i in range(B):
-        out[i, :, ys[i] : ys[i] + h, xs[i] : xs[i] + w] = images[i]
+    # one indexed copy, not a loop over the images: out[i, :, ys[i] + r, xs[i] + c] = images[i, :, r, c]
+    rows = (ys[:, None] + torch.arange(h))[:, :, None].to(out.device)  # (B, h, 1)
+    cols = (xs[:, None] + torch.arange(w))[:, None, :].to(out.device)  # (B, 1, w)
+    batch = torch.arange(B, device=out.device)[:, None, None]  # (B, 1, 1)
+    out[batch, :, rows, cols] = images.permute(0, 2, 3, 1)  # indexed as (B, h, w, C)
     if not return_centres:
         return out
     # pixel i spans [2i/W − 1, 2(i+1)/W − 1] under align_corners=False
