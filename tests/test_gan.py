@@ -9,7 +9,7 @@ from deltalab.models.gan import (
     discriminator_step,
     train_gan,
 )
-from deltalab.optim.averaging import ema_of
+from deltalab.optim.averaging import ema_of, ema_updater
 
 
 def _real(n):
@@ -147,6 +147,26 @@ def test_generator_batchnorm_and_ema_follow_the_weights():
         assert torch.allclose(q, p - 0.5)  # 0.5 · old + 0.5 · (old + 1)
     with pytest.raises(ValueError, match="1.0"):
         ema_of(G, 1.0)
+
+
+def test_ema_updater_matches_update_parameters_bit_for_bit_with_batchnorm():
+    """ema_updater (groups built once) equals AveragedModel.update_parameters exactly, BatchNorm's
+    running statistics and integer step counter (a second dtype group) included."""
+    torch.manual_seed(0)
+    G = Generator(4, 8, hidden_dim=16, out="sigmoid", norm=True)
+    ref, fast = ema_of(G, 0.9), ema_of(G, 0.9)
+    step = ema_updater(fast, G)
+    for _ in range(4):
+        G(torch.randn(32, 4))  # train mode: moves the running statistics and the step counter
+        with torch.no_grad():
+            for p in G.parameters():
+                p.add_(torch.randn_like(p))
+        ref.update_parameters(G)
+        step()
+    assert ref.n_averaged.item() == fast.n_averaged.item() == 4
+    own = [*ref.module.parameters(), *ref.module.buffers()]
+    for a, b in zip(own, [*fast.module.parameters(), *fast.module.buffers()], strict=True):
+        assert torch.equal(a, b)
 
 
 def test_discriminator_step_r1_penalizes_the_real_gradient():

@@ -38,6 +38,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
+from deltalab.optim.averaging import ema_updater
+
 
 def _mlp(sizes: list[int], spectral: bool, act: Callable[[], nn.Module], norm: bool = False) -> nn.Sequential:
     layers: list[nn.Module] = []
@@ -243,6 +245,7 @@ def train_gan(
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=cfg.betas, **kw)
     steps: dict[str, list[torch.Tensor]] = {"d_loss": [], "g_loss": [], "d_real": [], "d_fake": []}
     d_params = [p for p in D.parameters() if p.requires_grad]
+    ema_step = ema_updater(ema, G) if ema is not None else None  # = ema.update_parameters(G), less overhead
     d_updates = 0
     # a hand-written loop: the alternation of the discriminator's and the generator's steps is the method
     for _ in range(cfg.steps):
@@ -262,8 +265,8 @@ def train_gan(
             opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
         opt_g.step()
-        if ema is not None:
-            ema.update_parameters(G)
+        if ema_step is not None:
+            ema_step()
         # kept as tensors and read once after the loop: no host read (a device sync) per step
         steps["d_loss"].append(d_loss)
         steps["g_loss"].append(g_loss.detach())

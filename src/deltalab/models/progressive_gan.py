@@ -30,6 +30,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
 from deltalab.models.gan import LatentCode, discriminator_step, frozen, generator_loss
+from deltalab.optim.averaging import ema_updater
 
 
 class PixelNorm(nn.Module):
@@ -188,6 +189,7 @@ def train_progressive(
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=cfg.betas, **kw)
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=cfg.betas, **kw)
     d_params = [p for p in D.parameters() if p.requires_grad]
+    ema_step = ema_updater(ema, G) if ema is not None else None  # = ema.update_parameters(G), less overhead
     hist: dict[str, list[float]] = {"d_loss": [], "g_loss": [], "alpha": [], "resolution": []}
     losses: list[torch.Tensor] = []  # (2,) per step: D's and G's loss
     total = cfg.steps_4 + cfg.steps_fade + cfg.steps_8
@@ -217,8 +219,8 @@ def train_progressive(
             opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
         opt_g.step()
-        if ema is not None:
-            ema.update_parameters(G)
+        if ema_step is not None:
+            ema_step()
         if on_phase_end is not None and step + 1 in ends:
             on_phase_end(ends[step + 1])
         if on_step is not None:
