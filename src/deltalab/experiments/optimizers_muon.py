@@ -231,7 +231,9 @@ def muon(ctx: Context) -> Any:
     }
 
     def make_adamw(m: nn.Module, lr: float) -> torch.optim.Optimizer:
-        return torch.optim.AdamW(m.parameters(), lr=lr)
+        return torch.optim.AdamW(
+            m.parameters(), lr=lr, foreach=True
+        )  # multi-tensor kernel: bit-identical, faster
 
     def make_muon(m: nn.Module, lr: float) -> torch.optim.Optimizer:
         return MuonWithAdamW(
