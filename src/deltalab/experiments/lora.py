@@ -53,9 +53,8 @@ def _adapt(
         accs.append(float((out.argmax(-1) == y).float().mean()))
         return F.cross_entropy(out, y)
 
-    fit_steps(
-        loss_fn, torch.optim.Adam(params, lr=lr, foreach=True), steps
-    )  # foreach: the multi-tensor kernel, bit-identical updates, less per-step overhead
+    # foreach: the multi-tensor kernel, bit-identical updates, less per-step overhead
+    fit_steps(loss_fn, torch.optim.Adam(params, lr=lr, foreach=True), steps)
     reached = next((step for step, acc in enumerate(accs) if acc >= target), steps)
     return model, reached, accs
 

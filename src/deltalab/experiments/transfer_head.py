@@ -51,9 +51,8 @@ def pretrain(x: torch.Tensor, y: torch.Tensor, num_classes: int, steps: int, see
     shift (+-SHIFT, circular) and noise (std NOISE) per minibatch; the net ends in eval mode."""
     torch.manual_seed(seed)
     net = Conv1dNet(x.shape[-1], num_classes)
-    opt = torch.optim.Adam(
-        net.parameters(), lr=1e-2, foreach=True
-    )  # foreach: the multi-tensor kernel, bit-identical updates, less per-step overhead
+    # foreach: the multi-tensor kernel, bit-identical updates, less per-step overhead
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2, foreach=True)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 0.5 * (1 + math.cos(math.pi * t / steps)))
     g = torch.Generator().manual_seed(seed)
 

@@ -185,9 +185,8 @@ def train_prior(
     prior: RegressionPrior, z_text: torch.Tensor, z_image: torch.Tensor, steps: int, lr: float = 3e-3
 ) -> list[float]:
     """Full-batch Adam on 1 − prior(z_text)·z_target (cosine loss; mean-of-class targets), (N, E) each."""
-    opt = torch.optim.Adam(
-        prior.parameters(), lr=lr, foreach=True
-    )  # foreach: the multi-tensor kernel, bit-identical updates, less per-step overhead
+    # foreach: the multi-tensor kernel, bit-identical updates, less per-step overhead
+    opt = torch.optim.Adam(prior.parameters(), lr=lr, foreach=True)
     losses = fit_steps(lambda: 1 - (prior(z_text) * z_image).sum(-1).mean(), opt, steps)
     prior.eval()
     return losses

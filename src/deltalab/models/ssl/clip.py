@@ -165,9 +165,8 @@ class CLIPConfig:
 
 def train_clip(model: CLIP, x: torch.Tensor, y: torch.Tensor, cfg: CLIPConfig, seed: int = 0) -> list[float]:
     """Train on images x (N, 1, 8, 8) with captions drawn from TRAIN_TEMPLATES for labels y; losses."""
-    opt = torch.optim.AdamW(
-        model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True
-    )  # foreach: the multi-tensor kernel, bit-identical updates, less per-step overhead
+    # foreach: the multi-tensor kernel, bit-identical updates, less per-step overhead
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
     g = torch.Generator().manual_seed(seed)
     model.train()
 

@@ -235,9 +235,8 @@ def train_jepa(
     if not cfg.learn_pos:
         model.encoder.pos.requires_grad_(False)
         model.predictor_pos.requires_grad_(False)
-    opt = torch.optim.AdamW(
-        _param_groups(model, cfg.weight_decay), lr=cfg.lr, foreach=True
-    )  # foreach: the multi-tensor kernel, bit-identical updates, less per-step overhead
+    # foreach: the multi-tensor kernel, bit-identical updates, less per-step overhead
+    opt = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr, foreach=True)
     ema = EMA(model.encoder, model.target, cfg.momentum, cfg.final_momentum, cfg.steps, schedule="linear")
     g = torch.Generator().manual_seed(seed)
     grid = int(round(encoder.num_patches**0.5))
