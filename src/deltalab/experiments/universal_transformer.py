@@ -140,6 +140,22 @@ def universal_transformer(ctx: Context):
       gets depth 8 and wins; at seeds 2 and 4 ponder falls with length. A halting bias b_h = −1 (so
       that ACT starts deep, ~4 steps, instead of ~2): seeds 11/0/6/3 −0.01/−0.08/−0.27/−0.13, ponder
       7-10 at every length, so the baseline is deep too.
+    - Tried to learn seed 26 (ACT arm alone, 700 steps, this recipe otherwise; "learns" = accuracy
+      ≥ 0.9 at every length). The stall follows the initialization, not the data: seed 26's
+      initialization on seed 126's data stream stalls too, seed 126's initialization on seed 26's
+      stream learns every length by step 300. Every run that learns first jumps to deep pondering
+      (mean ponder at length 10 from ~2-4 to ~10, at steps 150-550), learns every length 50-250 steps
+      later, then trims; seed 26 never jumps (ponder ≤ 3.7). Settings, with the seeds each was tried
+      at: window 2 (26 stalls, learns to length 4; 0 learns but ρ 0.43); lengths 2..8 and at most 10
+      steps (26/7/11/0 learn, +0.22 to +0.29, ~28 s a seed; 18 stalls, −0.004); the halting logit
+      offset by −3, annealed to 0 over 300 steps (26/7 learn; 11/0 stall); MLP ratio 4 (26/0/18 learn;
+      7/11 stall); weight decay 0.1 (26 stalls; 7/11/0/18 learn); batches of 64 (2× cheaper a step;
+      26/7/11 stall); lr 5e-3 after a 100-step warm-up (26/7/11 stall); no step embedding (26 stalls);
+      neither step nor position embedding (none of 26/7/11/0 learns); W_Q zero at init, as μP
+      initializes the query (both arms): seed 26 passes (+0.11, baseline depth 7) and so do 0-7, 11
+      and 18 (+0.17 to +0.34), but seed 10 stalls (ACT 0.68, ρ −0.22, −0.10). Each setting moves which
+      seeds stall instead of removing the stall. Not tried: restarting a stalled run from a second
+      initialization (stalls are rare, but a stalled seed would then cost ~75 s, over the 60 s budget).
     Full profile (1500 steps, before the warm-up), seed 0: ρ = +1.00 (ponder 2.06 → 5.42), ACT 1.000
     against depth 3 at 0.665 (+0.335); ~78 s CPU."""
     lengths = list(range(2, 11))
