@@ -154,8 +154,15 @@ def universal_transformer(ctx: Context):
       neither step nor position embedding (none of 26/7/11/0 learns); W_Q zero at init, as μP
       initializes the query (both arms): seed 26 passes (+0.11, baseline depth 7) and so do 0-7, 11
       and 18 (+0.17 to +0.34), but seed 10 stalls (ACT 0.68, ρ −0.22, −0.10). Each setting moves which
-      seeds stall instead of removing the stall. Not tried: restarting a stalled run from a second
-      initialization (stalls are rare, but a stalled seed would then cost ~75 s, over the 60 s budget).
+      seeds stall instead of removing the stall.
+    - A second initialization (both arms: when a trained model does not fit the lengths its depth can
+      reach, probe accuracy < 0.9 on 256 fresh training sequences per length, train another with its own
+      data stream and keep the better fit). At lengths 2..10 a stalled seed would cost ~75 s, over the
+      60 s budget, so it was tried at lengths 2..8 with at most 10 steps (~26-39 s a seed), seeds 0-24:
+      the first initialization stalled at seeds 3, 18 and 21 (more often than at 2..10); the second
+      learned 3 and 18 (+0.28 each, ~48-52 s) but stalled at 21 too (ACT 0.64, −0.29, 59 s). Where ACT
+      did not trim its ponder the baseline got depth 6 of the 7 that reach every length, and the
+      margin thinned to +0.07 (seeds 12 and 24).
     Full profile (1500 steps, before the warm-up), seed 0: ρ = +1.00 (ponder 2.06 → 5.42), ACT 1.000
     against depth 3 at 0.665 (+0.335); ~78 s CPU."""
     lengths = list(range(2, 11))
