@@ -24,9 +24,7 @@ LR_GRID = [3e-3, 1e-2, 3e-2]  # Adam; every arm takes its rate from this one gri
 def _pretrain(x: torch.Tensor, y: torch.Tensor, seed: int, steps: int) -> nn.Module:
     torch.manual_seed(seed)
     net = MLP(64, [128, 128], 10)
-    fit_steps(
-        lambda: F.cross_entropy(net(x), y), torch.optim.Adam(net.parameters(), lr=3e-3, foreach=True), steps
-    )
+    fit_steps(lambda: F.cross_entropy(net(x), y), torch.optim.Adam(net.parameters(), lr=3e-3), steps)
     return net
 
 
@@ -53,8 +51,7 @@ def _adapt(
         accs.append(float((out.argmax(-1) == y).float().mean()))
         return F.cross_entropy(out, y)
 
-    # foreach: the multi-tensor kernel, bit-identical updates, less per-step overhead
-    fit_steps(loss_fn, torch.optim.Adam(params, lr=lr, foreach=True), steps)
+    fit_steps(loss_fn, torch.optim.Adam(params, lr=lr), steps)
     reached = next((step for step, acc in enumerate(accs) if acc >= target), steps)
     return model, reached, accs
 

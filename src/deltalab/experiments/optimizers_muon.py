@@ -231,8 +231,7 @@ def muon(ctx: Context) -> Any:
     }
 
     def make_adamw(m: nn.Module, lr: float) -> torch.optim.Optimizer:
-        # foreach: the multi-tensor kernel, bit-identical updates, less per-step overhead
-        return torch.optim.AdamW(m.parameters(), lr=lr, foreach=True)
+        return torch.optim.AdamW(m.parameters(), lr=lr)
 
     def make_muon(m: nn.Module, lr: float) -> torch.optim.Optimizer:
         return MuonWithAdamW(

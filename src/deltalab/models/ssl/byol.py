@@ -88,8 +88,7 @@ def train_byol(
     """Train ``encoder`` (with ``out_features``) on unlabeled images (N, C, H, W); (model, losses)."""
     model = BYOL(encoder, encoder.out_features, cfg.proj_dim).to(x.device)
     params = [*model.online.parameters(), *model.predictor.parameters()]
-    # foreach: the multi-tensor kernel, bit-identical updates, less per-step overhead
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     ema = EMA(model.online, model.target, cfg.momentum, cfg.final_momentum, cfg.steps)
     g = torch.Generator().manual_seed(seed)
 

@@ -68,8 +68,6 @@ class EMA:
         self._pairs = list(zip(online.parameters(), target.parameters()))
         if len(self._pairs) != len(list(target.parameters())):
             raise ValueError("online and target must have the same parameters")
-        self._onlines = [p for p, _ in self._pairs]
-        self._targets = [p for _, p in self._pairs]
 
     def momentum_at(self, step: int) -> float:
         """m_k: constant, BYOL's cosine ramp or I-JEPA's linear ramp towards ``final_momentum``."""
@@ -86,9 +84,8 @@ class EMA:
     def update(self) -> float:
         """One EMA step; returns the momentum used."""
         m = self.momentum_at(self.step)
-        # foreach: per tensor the same mul_ then add_ as a loop (bit-identical), one call each
-        torch._foreach_mul_(self._targets, m)
-        torch._foreach_add_(self._targets, self._onlines, alpha=1 - m)
+        for p_online, p_target in self._pairs:
+            p_target.mul_(m).add_(p_online, alpha=1 - m)
         for b_online, b_target in zip(self.online.buffers(), self.target.buffers()):
             b_target.copy_(b_online)
         self.step += 1

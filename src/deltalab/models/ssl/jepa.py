@@ -235,8 +235,7 @@ def train_jepa(
     if not cfg.learn_pos:
         model.encoder.pos.requires_grad_(False)
         model.predictor_pos.requires_grad_(False)
-    # foreach: the multi-tensor kernel, bit-identical updates, less per-step overhead
-    opt = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr, foreach=True)
+    opt = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr)
     ema = EMA(model.encoder, model.target, cfg.momentum, cfg.final_momentum, cfg.steps, schedule="linear")
     g = torch.Generator().manual_seed(seed)
     grid = int(round(encoder.num_patches**0.5))
