@@ -43,7 +43,7 @@ def ema_updater(ema: AveragedModel, model: nn.Module) -> Callable[[], None]:
     own = list(ema.module.parameters()) + list(ema.module.buffers())
     src = list(model.parameters()) + list(model.buffers())
     same = len(own) == len(src) and all(
-        (a.device, a.dtype) == (b.device, b.dtype) for a, b in zip(own, src, strict=False)
+        (a.device, a.dtype) == (b.device, b.dtype) for a, b in zip(own, src, strict=True)
     )
     if ema.multi_avg_fn is None or not ema.use_buffers or not same:
         return lambda: ema.update_parameters(model)
@@ -52,12 +52,13 @@ def ema_updater(ema: AveragedModel, model: nn.Module) -> Callable[[], None]:
         mine, theirs = groups.setdefault((a.device, a.dtype), ([], []))
         mine.append(a.detach())
         theirs.append(b.detach())
-    copied = [int(ema.n_averaged) > 0]
+    copied = int(ema.n_averaged) > 0  # read once here, not a host read of n_averaged every step
 
     def update() -> None:
-        if not copied[0]:
+        nonlocal copied
+        if not copied:
             ema.update_parameters(model)  # the first call copies the weights
-            copied[0] = True
+            copied = True
             return
         for (device, _), (mine, theirs) in groups.items():
             ema.multi_avg_fn(mine, theirs, ema.n_averaged.to(device))
