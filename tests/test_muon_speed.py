@@ -1,10 +1,13 @@
-"""muon's resumable runs and its one-halving grid search (the claim's cost cut) change no result."""
+"""muon's resumable runs and its one-halving grid search (the claim's cost cut) change no result;
+its replicated runs are the means of independent runs."""
 
+import pytest
 import torch
 from torch import nn
 
 from deltalab.data.seq import SeqBatch
 from deltalab.experiments.optimizers_muon import (
+    ReplicatedRun,
     TailLossRun,
     class_acc,
     class_loss,
@@ -46,3 +49,31 @@ def test_halving_keeps_the_best_at_the_checkpoint_and_finishes_them_unchanged() 
         assert at_check[lr] == sum(full["curve"][5:10]) / 5
         if lr in tails:
             assert tails[lr] == full["tail"]
+
+
+def test_replicated_run_is_the_mean_of_independently_seeded_runs() -> None:
+    def make(seed: int) -> TailLossRun:
+        return TailLossRun(build, adamw(1e-2), DATA, class_loss, 16, seed)
+
+    single = ReplicatedRun(make, seed=3)
+    single.advance(30)
+    assert single.result(class_acc) == tail_loss_run(
+        build, adamw(1e-2), DATA, class_loss, class_acc, 30, 16, 3
+    )
+
+    rep = ReplicatedRun(make, seed=3, replicates=3)
+    rep.advance(10)
+    rep.advance(20)
+    seeds = [3 + ReplicatedRun.REPLICATE_STRIDE * i for i in range(3)]
+    each = [tail_loss_run(build, adamw(1e-2), DATA, class_loss, class_acc, 30, 16, sd) for sd in seeds]
+    assert len({r["tail"] for r in each}) == 3  # independent: different inits and batches
+    got = rep.result(class_acc)
+    for key in ("tail", "final", "acc"):
+        assert got[key] == pytest.approx(sum(r[key] for r in each) / 3, rel=1e-12)
+    assert got["curve"] == pytest.approx([sum(c) / 3 for c in zip(*(r["curve"] for r in each))], rel=1e-12)
+    assert rep.mean_loss(20, 30) == pytest.approx(sum(sum(r["curve"][20:30]) / 10 for r in each) / 3)
+
+
+def test_replicates_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="replicates must be >= 1"):
+        ReplicatedRun(lambda sd: TailLossRun(build, adamw(1e-2), DATA, class_loss, 16, sd), 0, replicates=0)

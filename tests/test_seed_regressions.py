@@ -50,6 +50,8 @@ from deltalab.lab.runner import run_one
         pytest.param("curriculum", 11, "reached_long_only", operator.ge, 1, marks=pytest.mark.slow),
         # 1000 8x8 steps left seed 11 at 65.3% judge-confident, still rising (~30 s)
         pytest.param("progressive-gan", 11, "confident_frac", operator.ge, 0.75, marks=pytest.mark.slow),
+        # one CNN run per rate: AdamW's tail 0.088 against Muon's 0.093 (ratio 1.05, bar 0.9) (~25 s)
+        pytest.param("muon", 25, "cnn_loss_ratio_muon_over_adamw", operator.le, 0.8, marks=pytest.mark.slow),
         # 1200 ring steps held 7/8 modes with 79% of samples near one (~20 s)
         pytest.param("gan", 12, "ring_near_frac", operator.ge, 0.85, marks=pytest.mark.slow),
     ],
