@@ -52,6 +52,12 @@ from deltalab.lab.runner import run_one
         pytest.param("progressive-gan", 11, "confident_frac", operator.ge, 0.75, marks=pytest.mark.slow),
         # one CNN run per rate: AdamW's tail 0.088 against Muon's 0.093 (ratio 1.05, bar 0.9) (~25 s)
         pytest.param("muon", 25, "cnn_loss_ratio_muon_over_adamw", operator.le, 0.8, marks=pytest.mark.slow),
+        # L_τ weighted 10: Recycle-GAN's tone followed the lamp, flicker ratio 1.033 (bar 1.05) (~15 s)
+        pytest.param(
+            "recycle-gan", 26, "flicker_ratio_cyclegan_over_recycle", operator.ge, 1.1, marks=pytest.mark.slow
+        ),
+        # 400 steps left BYOL's probe still climbing, +1.54 points over the random encoder (~20 s)
+        pytest.param("byol", 27, "gain_over_random_points", operator.ge, 2.3, marks=pytest.mark.slow),
         # 1200 ring steps held 7/8 modes with 79% of samples near one (~20 s)
         pytest.param("gan", 12, "ring_near_frac", operator.ge, 0.85, marks=pytest.mark.slow),
     ],
