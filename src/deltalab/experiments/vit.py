@@ -68,7 +68,7 @@ def vit(ctx: Context):
     axes[0].plot([h["train_loss"] for h in history if "train_loss" in h])
     axes[0].set(xlabel="epoch", ylabel="train loss", title=f"ViT on digits: test {test_acc:.3f}")
     grid = 8 // cfg.patch_size
-    axes[1].imshow(sim[5].view(grid, grid), cmap="viridis")
+    axes[1].imshow(sim[5].view(grid, grid).numpy(), cmap="viridis")
     axes[1].set(title="cosine similarity of patch (1,1)'s position to the others")
     ctx.savefig(fig)
     ctx.series("train_loss", [float(h["train_loss"]) for h in history if "train_loss" in h])
