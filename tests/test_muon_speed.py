@@ -14,6 +14,7 @@ from deltalab.experiments.optimizers_muon import (
     halving_grid_search,
     tail_loss_run,
 )
+from deltalab.train.seed import replicate_seeds
 
 DATA = SeqBatch(torch.randn(200, 6, generator=torch.Generator().manual_seed(0)), torch.arange(200) % 3)
 
@@ -64,7 +65,7 @@ def test_replicated_run_is_the_mean_of_independently_seeded_runs() -> None:
     rep = ReplicatedRun(make, seed=3, replicates=3)
     rep.advance(10)
     rep.advance(20)
-    seeds = [3 + ReplicatedRun.REPLICATE_STRIDE * i for i in range(3)]
+    seeds = replicate_seeds(3, 3)
     each = [tail_loss_run(build, adamw(1e-2), DATA, class_loss, class_acc, 30, 16, sd) for sd in seeds]
     assert len({r["tail"] for r in each}) == 3  # independent: different inits and batches
     got = rep.result(class_acc)

@@ -20,25 +20,24 @@ from deltalab.lab.plot import plt
 from deltalab.lab.result import Result
 from deltalab.nn.noise import GaussianNoise
 from deltalab.train import TrainConfig, Trainer
+from deltalab.train.seed import replicate_seeds
 
 REPLICATES = 3
 """Training subsets (each with its own initialization) averaged per seed: one subset's gap swings
 with which 200 digits it drew, and alone it put the gap ratio below 0.7 at ~1 seed in 10."""
-REPLICATE_STRIDE = 100_003
 
 
 def train_gap(
     make_model: Callable[[int], nn.Module], n_train: int, epochs: int, ctx: Context
 ) -> tuple[float, float]:
-    """Mean (train accuracy, test accuracy), in eval mode, of ``REPLICATES`` runs: run i draws its
-    clean digits subset and its initialization (``make_model(seed)``) from seed ``ctx.seed +
-    REPLICATE_STRIDE · i`` and trains with Adam.
+    """Mean (train accuracy, test accuracy), in eval mode, of ``REPLICATES`` runs: each draws its
+    clean digits subset and its initialization (``make_model(seed)``) from its own seed of
+    :func:`~deltalab.train.seed.replicate_seeds` and trains with Adam.
 
     Clean labels: the overfitting comes only from the small subset and the over-sized net.
     """
     train, test = 0.0, 0.0
-    for i in range(REPLICATES):
-        seed = ctx.seed + REPLICATE_STRIDE * i
+    for seed in replicate_seeds(ctx.seed, REPLICATES):
         d = load_digits().subset(n_train, seed)
         cfg = TrainConfig(
             epochs=epochs, batch_size=32, lr=1e-3, optimizer="adam", seed=seed, device=ctx.device

@@ -22,6 +22,7 @@ from deltalab.lab.plot import plt
 from deltalab.models.mlp import MLP
 from deltalab.models.transformer import SequenceTransformer, TransformerConfig
 from deltalab.optim.muon import MuonWithAdamW, muon_param_groups
+from deltalab.train.seed import replicate_seeds
 from deltalab.train.steps import fit_steps
 
 
@@ -99,15 +100,11 @@ class ReplicatedRun:
 
     ``advance``, ``mean_loss`` and ``result`` act on all of them and return the means over replicates
     (the curve: the mean curve), so one run's luck with its initialization and batches weighs 1/k.
-    Replicate i uses seed ``seed + REPLICATE_STRIDE · i``; one replicate is the plain run.
+    The replicates' seeds are :func:`~deltalab.train.seed.replicate_seeds`; one replicate is the plain run.
     """
 
-    REPLICATE_STRIDE = 100_003
-
     def __init__(self, make: Callable[[int], TailLossRun], seed: int, replicates: int = 1) -> None:
-        if replicates < 1:
-            raise ValueError(f"replicates must be >= 1, got {replicates}")
-        self.runs = [make(seed + self.REPLICATE_STRIDE * i) for i in range(replicates)]
+        self.runs = [make(sd) for sd in replicate_seeds(seed, replicates)]
 
     def advance(self, steps: int) -> None:
         for run in self.runs:

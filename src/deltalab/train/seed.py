@@ -17,6 +17,17 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def replicate_seeds(seed: int, replicates: int) -> list[int]:
+    """Seeds of ``replicates`` independent runs that stand for one seed: ``seed + 100_003 · i``.
+
+    Replicate 0 is ``seed`` itself, so one replicate is the plain run; the stride keeps the
+    replicates of nearby seeds apart.
+    """
+    if replicates < 1:
+        raise ValueError(f"replicates must be >= 1, got {replicates}")
+    return [seed + 100_003 * i for i in range(replicates)]
+
+
 def rng_state() -> dict[str, Any]:
     """The global RNG states as tensors and lists (no pickled objects)."""
     np_state = np.random.get_state()
