@@ -129,9 +129,8 @@ def cyclegan(ctx: Context):
         f"cycle {cyc_a:.3f}/{cyc_b:.3f} in-domain {in_b:.2f}/{in_a:.2f} digit kept {kept['agreement']:.2f}"
     )
 
-    fig, grid = plt.subplots(4, 10, figsize=(8, 3.4))
     rows = torch.cat([a_test[:10], ab[:10], b_test[:10], ba[:10]])
-    sample_grid(grid, rows, "rows: A, G_ab(A), B, G_ba(B)")
+    fig = sample_grid(rows, "rows: A, G_ab(A), B, G_ba(B)")
     ctx.savefig(fig, suffix="samples")
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.plot(hist["cycle_l1"], lw=0.6, label="cycle L1")
@@ -370,11 +369,10 @@ def _recycle_figures(
     for ax in (ax0, ax1, ax2):
         ax.legend(fontsize=7)
     ctx.savefig(fig)
-    fig, grid = plt.subplots(4, 10, figsize=(8, 3.4))
     t = test_a.shape[1]
     rows = [x[:2].flatten(0, 1) for x in (test_a, outs["cyclegan"], outs["recycle"], test_b)]  # 2 clips
     pad = torch.zeros(10 - 2 * t, 1, 8, 8, device=test_a.device)
-    sample_grid(
-        grid, torch.cat([torch.cat([r, pad]) for r in rows]), "rows: A clips, CycleGAN, Recycle-GAN, a true B"
+    fig = sample_grid(
+        torch.cat([torch.cat([r, pad]) for r in rows]), "rows: A clips, CycleGAN, Recycle-GAN, a true B"
     )
     ctx.savefig(fig, suffix="samples")

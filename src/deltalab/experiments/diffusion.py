@@ -229,19 +229,18 @@ def ddpm(ctx: Context):
     axes[2].legend(fontsize=7)
     ctx.savefig(fig)
     x0 = load_digits(images=True).x_test[:6].to(ctx.device) * 2 - 1
-    fig, grid = plt.subplots(6, 6, figsize=(5, 5))
-    for j, t in enumerate((0, 99, 249, 499, 749, 999)):
+    ts = (0, 99, 249, 499, 749, 999)
+    cols = []
+    for t in ts:
         xt = schedule.q_sample(
             x0, torch.full((6,), t, device=ctx.device), torch.randn(x0.shape, generator=g).to(x0)
         )
-        for i in range(6):
-            grid[i, j].imshow(((xt[i, 0] + 1) / 2).clamp(0, 1).cpu().numpy(), cmap="gray_r", vmin=0, vmax=1)
-            grid[i, j].axis("off")
-        grid[0, j].set_title(f"t={t}", fontsize=8)
+        cols.append(((xt + 1) / 2).clamp(0, 1))
+    # row i: digit i; column j: noised to t_j
+    images = torch.stack(cols, 1).flatten(0, 1)
+    fig = sample_grid(images, "", cols=len(ts), figsize=(5, 5), col_titles=[f"t={t}" for t in ts])
     ctx.savefig(fig, suffix="noising")
-    fig, grid = plt.subplots(4, 10, figsize=(8, 3.4))
-    sample_grid(
-        grid,
+    fig = sample_grid(
         imgs,
         f"DDPM digits ({DDIM_STEPS} strided ancestral steps): {scores['confident_frac']:.0%} judge-confident "
         f"(bar 70%), {scores['class_entropy_bits']:.2f} bits",
@@ -376,9 +375,7 @@ def latent_diffusion(ctx: Context):
     axes[1].set(yscale="log", xlabel="step")
     axes[1].legend(fontsize=7)
     ctx.savefig(fig)
-    fig, grid = plt.subplots(4, 10, figsize=(8, 3.4))
-    sample_grid(
-        grid,
+    fig = sample_grid(
         out["latent"],
         f"latent diffusion: {s_lat['confident_frac']:.0%} judge-confident (pixel U-Net "
         f"{s_pix['confident_frac']:.0%}; bar: at most 10 points below)",

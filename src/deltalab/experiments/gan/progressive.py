@@ -4,12 +4,13 @@ kernel it uses)."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from deltalab.eval.judge import cached_judge, judge_scores
 from deltalab.experiments.gan import DIGIT_CODES, EMA_DECAY, adam_kernel, digits_sampler, loss_plot
 from deltalab.lab import Bar, Context, experiment
-from deltalab.lab.plot import plt
+from deltalab.lab.plot import image_mosaic, plt
 from deltalab.optim.averaging import ema_of
 
 C8 = 8  # the width at 8×8 in G and D (32 at 4×4)
@@ -179,21 +180,26 @@ def progressive_gan(ctx: Context):
     axes[2].set(title="fade-in α", xlabel="generator step")
     ctx.savefig(fig)
     ctx.series("confident_curve", [list(c) for c in curve])
-    # one image: the three stages side by side, 4 × 10 samples each, 1-pixel gaps (120 axes cost ~1.5 s)
-    mosaic = torch.ones(4 * 9 - 1, 3 * (10 * 9 + 2) - 2)
+    # one image: the three stages side by side, 4 × 10 samples each (120 axes cost ~1.5 s)
     titles = {"4x4": "end of 4×4 phase", "fade": "end of fade-in (8×8, α = 1)", "8x8": "final 8×8"}
-    for i, phase in enumerate(titles):
+    panels = []
+    for phase in titles:
         imgs = stages[phase][:40]
         if imgs.shape[-1] == 4:  # the 4×4 stage shown at 8×8 pixels (nearest)
             imgs = imgs.repeat_interleave(2, -1).repeat_interleave(2, -2)
-        for j, img in enumerate(imgs):
-            r, c = divmod(j, 10)
-            x0 = i * (10 * 9 + 2) + 9 * c
-            mosaic[9 * r : 9 * r + 8, x0 : x0 + 8] = 1 - img[0]  # dark ink on white, like gray_r
+        panels.append(image_mosaic(imgs, 10))
+    width = panels[0].shape[1] + 3  # a 3-pixel gap between stages
+    gap = np.zeros((panels[0].shape[0], 3), dtype=panels[0].dtype)
     fig, ax = plt.subplots(figsize=(20, 3.2))
-    ax.imshow(mosaic.numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.imshow(
+        np.hstack([panels[0], gap, panels[1], gap, panels[2]]),
+        cmap="gray_r",
+        vmin=0,
+        vmax=1,
+        interpolation="nearest",
+    )
     for i, title in enumerate(titles.values()):
-        ax.text(i * (10 * 9 + 2), -1, title, fontsize=9, va="bottom")
+        ax.text(i * width, -1, title, fontsize=9, va="bottom")
     ax.axis("off")
     fig.suptitle(
         f"progressive GAN, EMA samples per stage (same z): {scores['confident_frac']:.0%} judge-confident"
