@@ -58,21 +58,46 @@ def ram(ctx: Context):
     test digit at 4 random positions (1800 canvases). Diagnostics (not barred): mean per-axis distance
     in pixels of glimpses 2-4 from the digit's centre.
 
-    Measured (quick, 1200 steps, seeds 0-7): RAM 65.4/67.4/55.7/69.7/69.8/73.1/57.3/69.8%, random
-    glimpses 35.8/35.9/37.8/42.0/39.0/39.7/26.1/46.2%, margin +29.6/+31.4/+17.9/+27.7/+30.8/+33.4/+31.2/
-    +23.6 points (bar 10); RAM's glimpses end 2.1/1.7/2.3/2.0/1.9/2.0/3.0/1.8 px from the digit (random:
-    9.5-9.8; the centre: ~6.5). The policy finds the digit abruptly, somewhere in steps ~500-1500
-    depending on the seed, then the classifier catches up: the margin's spread across seeds is when that
-    happens. At 1000 steps the margins were +22.4/+28.2/+14.4/+33.7/+27.0/+33.7/+25.9/+25.3, and a change
-    in the last bits of the glimpse grid alone (the same grid built by a broadcast instead of
-    affine_grid's batched matmul) moved seed 2 to +8.6, under the bar: the verdict hung on when seed 2's
-    policy happened to find the digit. 1200 steps give the late seeds time (the same two grids: minimum
-    over seeds 0-7 +22.7 and +17.9). Quick: ~24 s CPU per seed idle (1000 steps: ~22 s; the broadcast
-    grid pays for part of the extra steps). Per-step overhead since (identical numbers at seeds 0-1):
-    canvases pasted by one indexed copy instead of a loop over the images, each glimpse's patch grids
-    built once per forward, Adam's multi-tensor kernel (bit-identical updates): 31.5 / 27.6 -> 26.3 /
-    24.1-25.2 s CPU at seeds 0 / 1 under load (seed 0 includes the imports).
-    Settings tried (seed 0 unless stated; RAM vs control %, glimpse-to-digit distance in px):
+    Quick profile: 700 steps with the pixels ×8 (a canvas pixel's RMS ~0.12 -> ~1; ×8 is exact in
+    floating point); the full profile keeps unscaled pixels and 4000 steps.
+    Measured (quick, seeds 0-27): margin +24.9/+25.1/+25.0/+24.9/+25.6/+26.2/+26.3/+31.1/+26.6/+24.8/
+    +25.7/+25.7/+26.2/+24.8/+27.9/+22.9/+40.6/+23.4/+23.6/+25.7/+24.5/+21.6/+22.7/+26.3/+24.4/+24.9/
+    +24.7/+26.1 points (bar 10; minimum +21.6 at seed 21); at seeds 0-7 (600 steps) RAM 69.1/73.4/
+    65.6/70.3/70.7/70.6/67.4/70.0% vs random glimpses 42.4/43.4/43.2/44.2/42.6/41.3/40.1/44.1%, RAM's
+    glimpses 2.0/2.2/2.3/1.9/2.4/2.3/2.7/2.4 px from the digit (random ~9.6). Quick: 14-23 s CPU per
+    seed on one thread on a loaded machine (load 3-4.7 on 2 cores; the previous recipe 23-37 s
+    alongside it); seed 0 includes the imports.
+    Why the scale: with pixels in [0, 1] on a mostly empty canvas both arms sit at chance (loss 2.30)
+    for their first ~250-300 steps; while the classifier is at chance the reward does not depend on
+    where the glimpses went and the policy has nothing to learn (seed 6, RAM test accuracy at steps
+    100/200/.../800: unscaled at rate 4e-3 10/10/11/15/23/25/33/34%; at 3e-3 ×3 10/13/30/47/54/57/67/
+    69%, ×8 11/34/47/55/62/66/69/73%; curves from runs with interleaved evaluations). Scaled, the
+    policy found the digit by step ~200-300 (seeds 6 and 1, ×8) instead of somewhere in ~500-1500,
+    and the margin's spread across seeds shrinks.
+    - 600 steps, ×8 (seeds 0-27): +26.6/+30.0/+22.4/+26.2/+28.2/+29.2/+27.3/+25.9/+24.3/+26.1/+25.3/
+      +29.2/+24.7/+28.6/+26.8/+22.8/+42.7/+22.2/+22.1/+22.1/+25.4/+15.4/+21.4/+25.9/+25.1/+23.1/+19.3/
+      +25.3 (seed 21 under the 16-point margin asked of a cheaper recipe; 11-17 s CPU);
+    - previous quick recipe (1200 steps, unscaled; seeds 0-27): margin +29.6/+31.4/+17.9/+27.7/+30.8/
+      +33.4/+31.2/+23.6/+27.5/+27.0/+17.2/+20.9/+32.0/+15.9/+27.6/+30.5/+39.7/+25.8/+28.9/+28.9/+19.0/
+      +15.5/+21.9/+31.9/+26.6/+29.8/+26.7/+21.8 (minimum +15.5 at seed 21); 23-37 s CPU per seed on
+      the same loaded machine. There the policy found the digit abruptly, somewhere in steps
+      ~500-1500 depending on the seed, then the classifier caught up: the margin's spread across
+      seeds was when that happened. At 1000 steps the margins were +22.4/+28.2/+14.4/+33.7/+27.0/
+      +33.7/+25.9/+25.3, and a change in the last bits of the glimpse grid alone (the same grid built
+      by a broadcast instead of affine_grid's batched matmul) moved seed 2 to +8.6, under the bar.
+      Per-step overhead cut since (identical numbers): canvases pasted by one indexed copy, each
+      glimpse's patch grids built once per forward, Adam's multi-tensor kernel.
+    Cheaper recipes tried with unscaled pixels (margin in points): 1000 steps, 64 × 3 trajectories,
+    rate 4e-3 (seeds 0-5): +28.7/+29.6/+39.9/+15.9/+31.3/+31.3; the same with a cosine decay to 0.1×
+    (seeds 3/1/6/2/0): +4.0/+24.5/+12.6/+15.7/+25.1 (a decaying rate delays the policy); 96 × 2
+    (seeds 3/1/6/2/0): +22.1/+6.8/+31.1/−6.0/+17.2; 3 glimpses, 1000 steps (seeds 0-7): +25.4/+8.0/
+    +30.2/+43.4/+22.9/+29.7/+31.1/+29.3; 64 × 4, rate 4e-3, 800 steps (seeds 0-7): +19.9/+21.9/+35.4/
+    +20.1/+22.4/+35.1/+9.4/+19.4; 128 × 4, rate 4e-3, 700 steps (seeds 3/1/2): +22.8/+21.2/+23.4 but no
+    cheaper (~25 s); RAM arm alone at 800 steps, rate 5e-3 / 6e-3 (seeds 6/0/1): 17/46/39% / 20/17/
+    15% (the policy stays at the centre longer), σ 0.45 (seeds 6/0): 25/37% vs σ 0.3's 34/38%. A step
+    costs ~4.5 ms of per-operation overhead plus ~0.12 ms per image (64 × 3 trajectories only 9%
+    cheaper than 64 × 4; 3 glimpses 24%): fewer steps is what saves time.
+    Earlier settings (unscaled pixels; seed 0 unless stated; RAM vs control %, glimpse-to-digit px):
     - the previous recipe (one trajectory per image, batch 64, reward 1 for a correct answer, learned
       baseline b_t(h_t), policy head on a detached core, σ 0.15; seeds 0-7): RAM 27.2/12.3/22.1/27.8/
       20.1% vs 22.8/20.6/20.4/21.8/25.1%, margin +4.4/−8.3/+1.7/+6.0/−5.0/+3.1/−7.2/+5.9; glimpses
@@ -108,16 +133,20 @@ def ram(ctx: Context):
     Full profile (4000 steps, seed 0): RAM 91.1% vs 56.9%, margin +34.2, RAM's glimpses 1.5 px from the
     digit (pass; ~104 s CPU; with the affine_grid glimpse grid: 88.5% vs 56.9%, +31.6).
     """
-    canvas, steps = 32, ctx.pick(quick=1200, full=4000)
+    canvas, steps = 32, ctx.pick(quick=700, full=4000)
     cfg = RAMConfig(patch=8, scales=3, glimpses=4, hidden_size=64, std=0.3)
     samples = 4  # glimpse trajectories per training image, in both arms
     d = load_digits(images=True)
+    # quick: pixels ×8 (a power of two: exact), so that a canvas pixel's RMS is ~1 instead of ~0.12 (the
+    # 8×8 digit covers 1/16 of the canvas); unscaled, both arms sit at chance for the first ~300 steps
+    pixel_scale = ctx.pick(quick=8.0, full=1.0)
+    x_train, x_test_digits = d.x_train * pixel_scale, d.x_test * pixel_scale
     # each test digit at 4 random positions (1800 canvases): the margin is a difference of two
     # accuracies, and 450 canvases alone left ~±3 points of placement noise on it
     placements = 4
     y_test = d.y_test.repeat(placements)
     x_test, centres = place_on_canvas(
-        d.x_test.repeat(placements, 1, 1, 1),
+        x_test_digits.repeat(placements, 1, 1, 1),
         canvas,
         torch.Generator().manual_seed(ctx.seed + 1),
         return_centres=True,
@@ -129,7 +158,7 @@ def ram(ctx: Context):
         models[name] = RAM(cfg, random_glimpses=rnd).to(ctx.device)
         ctx.series(
             f"loss_{name}",
-            train_ram(models[name], d.x_train, d.y_train, steps, canvas, samples, ctx.seed, ctx.device),
+            train_ram(models[name], x_train, d.y_train, steps, canvas, samples, ctx.seed, ctx.device),
         )
         torch.manual_seed(ctx.seed + 2)
         with torch.no_grad():
@@ -183,6 +212,7 @@ def ram(ctx: Context):
             "batch": 64,
             "samples": samples,
             "test_placements": placements,
+            "pixel_scale": pixel_scale,
             **vars(cfg),
         },
     )
